@@ -1,0 +1,127 @@
+"""Save and load networks as ``.npz``: weights, optimizer state, architecture as JSON
+and a format version. Loading never unpickles and rejects files that do not match."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .module import Module, module_from_config
+from .optim import Optimizer
+
+FORMAT = "autoenc.nn"
+FORMAT_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, corrupt, or not an autoenc model."""
+
+
+@dataclass
+class Checkpoint:
+    """What ``load_checkpoint`` returns: the rebuilt module, the optimizer state (or None)
+    and the free-form metadata saved with it."""
+
+    module: Module
+    optimizer_state: dict[str, Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def atomic_savez(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` to a temporary file in the same folder, then rename (all or nothing)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save(
+    path: str | os.PathLike[str],
+    module: Module,
+    optimizer: Optimizer | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Write ``module`` (and optionally ``optimizer``'s state) to ``path`` (.npz)."""
+    header: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "architecture": module.to_config(),
+        "parameters": [name for name, _ in module.named_parameters()],
+        "metadata": metadata or {},
+    }
+    arrays = {f"param/{k}": v for k, v in module.state_dict().items()}
+    if optimizer is not None:
+        state = optimizer.state_dict()
+        arrays.update({f"optim/{k}": v for k, v in state.pop("arrays").items()})
+        header["optimizer"] = state
+    arrays["__header__"] = np.array(json.dumps(header))
+    atomic_savez(path, arrays)
+
+
+def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise ModelFileError(f"{path}: not a readable .npz model file ({e}); re-create it") from e
+    if "__header__" not in arrays:
+        raise ModelFileError(f"{path}: no autoenc header; this .npz was not written by autoenc.nn.save")
+    try:
+        header = json.loads(str(arrays.pop("__header__")))
+    except json.JSONDecodeError as e:
+        raise ModelFileError(f"{path}: corrupt header ({e})") from e
+    if header.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: format {header.get('format')!r} is not {FORMAT!r}")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: format version {header.get('format_version')} is not supported "
+            f"(this autoenc reads version {FORMAT_VERSION})"
+        )
+    return header, arrays
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Rebuild the saved module with its weights; also return optimizer state and metadata."""
+    header, arrays = _read(path)
+    try:
+        module = module_from_config(header["architecture"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: cannot rebuild the architecture ({e})") from e
+    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
+    if sorted(params) != sorted(header.get("parameters", [])):
+        raise ModelFileError(f"{path}: the parameter arrays do not match the header (truncated or edited file)")
+    try:
+        if params:
+            module.astype(next(iter(params.values())).dtype)
+        module.load_state_dict(params)
+    except (KeyError, ValueError) as e:
+        raise ModelFileError(f"{path}: weights do not fit the architecture ({e})") from e
+    opt_state = header.get("optimizer")
+    if opt_state is not None:
+        opt_state = dict(opt_state)
+        opt_state["arrays"] = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
+    return Checkpoint(module, opt_state, header.get("metadata", {}))
+
+
+def load(path: str | os.PathLike[str]) -> Module:
+    """Rebuild the saved module with its weights (see ``load_checkpoint`` for the rest)."""
+    return load_checkpoint(path).module
