@@ -74,7 +74,9 @@ def gradcheck(module: Module, X: np.ndarray, *, eps: float = 1e-6, tol: float = 
     return GradcheckResult(errors, tol)
 
 
-def gradcheck_loss(loss: Loss, y: np.ndarray, yhat: np.ndarray, *, eps: float = 1e-6, tol: float = 1e-5) -> GradcheckResult:
+def gradcheck_loss(
+    loss: Loss, y: np.ndarray, yhat: np.ndarray, *, eps: float = 1e-6, tol: float = 1e-5
+) -> GradcheckResult:
     """Check ``loss.backward`` against central differences of ``loss.forward`` in its reduction.
 
     For ``reduction="none"`` the checked scalar is the sum of the per-sample values.

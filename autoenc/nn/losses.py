@@ -28,7 +28,9 @@ class Loss:
         if not isinstance(yhat, np.ndarray) or yhat.ndim != 2:
             raise ValueError(f"{type(self).__name__}: yhat must have shape (N, D), got {getattr(yhat, 'shape', yhat)}")
         if np.shape(y) != yhat.shape:
-            raise ValueError(f"{type(self).__name__}: y has shape {np.shape(y)}, yhat has {yhat.shape}; they must match")
+            raise ValueError(
+                f"{type(self).__name__}: y has shape {np.shape(y)}, yhat has {yhat.shape}; they must match"
+            )
 
     def forward(self, y: np.ndarray, yhat: np.ndarray, reduction: str | None = None) -> Any:
         self._check(y, yhat)
@@ -143,7 +145,8 @@ class _ClassLoss(Loss):
             raise ValueError(f"{type(self).__name__}: yhat must have shape (N, C), got {getattr(yhat, 'shape', yhat)}")
         if np.shape(y) not in ((yhat.shape[0],), yhat.shape):
             raise ValueError(
-                f"{type(self).__name__}: targets must be labels ({yhat.shape[0]},) or one-hot {yhat.shape}, got {np.shape(y)}"
+                f"{type(self).__name__}: targets must be labels ({yhat.shape[0]},) "
+                f"or one-hot {yhat.shape}, got {np.shape(y)}"
             )
 
 

@@ -145,7 +145,8 @@ class Adam(Optimizer):
         c2 = np.sqrt(1 - b2**t)
         step_size = self.lr * c2 / (1 - b1**t)
         eps = self.eps * c2
-        for p, m, v, tmp in zip(self.params, self.state["exp_avg"], self.state["exp_avg_sq"], self._scratch, strict=True):
+        state = zip(self.params, self.state["exp_avg"], self.state["exp_avg_sq"], self._scratch, strict=True)
+        for p, m, v, tmp in state:
             g = p.grad
             if self.weight_decay:
                 g = g + self.weight_decay * p.data

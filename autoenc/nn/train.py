@@ -37,7 +37,8 @@ def _check_data(X: np.ndarray, name: str) -> None:
     if not isinstance(X, np.ndarray):
         raise TypeError(f"fit: {name} must be a NumPy array, got {type(X).__name__}")
     if X.dtype.kind == "f" and not np.isfinite(X).all():
-        bad = int((~np.isfinite(X)).any(axis=tuple(range(1, X.ndim))).sum()) if X.ndim > 1 else int((~np.isfinite(X)).sum())
+        bad_rows = ~np.isfinite(X).reshape(len(X), -1).all(axis=1)
+        bad = int(bad_rows.sum())
         raise ValueError(f"fit: {name} contains NaN or inf in {bad} sample(s); clean or impute the data first")
 
 
