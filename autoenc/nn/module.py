@@ -142,6 +142,10 @@ class Module:
     def eval(self) -> Module:
         return self.train(False)
 
+    def final_module(self) -> Module:
+        """The module that produces the output (containers delegate to their last child)."""
+        return self
+
     # --- architecture as JSON ---------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments that rebuild this module (JSON-serialisable)."""
@@ -219,6 +223,9 @@ class Sequential(Module):
 
     def __getitem__(self, i: int) -> Module:
         return self.modules[i]
+
+    def final_module(self) -> Module:
+        return self.modules[-1] if self._modules else self
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         # Keep every module's input: the backward pass needs them.

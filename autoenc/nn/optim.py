@@ -186,20 +186,15 @@ def output_gradient(net: Module, loss: Loss, y: np.ndarray, yhat: np.ndarray) ->
     that skips. A final Sigmoid followed by BCELoss is fused: dL/dlogits = yhat - y, which
     is exact and does not vanish when the sigmoid saturates (scikit-learn does the same)."""
     from .activations import Sigmoid
-    from .module import Sequential
 
-    if isinstance(loss, BCELoss) and isinstance(net, Sequential) and len(net) and isinstance(net[-1], Sigmoid):
+    if isinstance(loss, BCELoss) and isinstance(net.final_module(), Sigmoid) and net.final_module() is not net:
         return loss.grad_wrt_logits(y, yhat), 1
     return loss.backward(y, yhat), 0
 
 
 def backward(net: Module, delta: np.ndarray, skip_last: int = 0, input_grad: bool = False) -> None:
     """Run the backward pass of ``net`` after its forward (any Module)."""
-    from .module import Sequential
-
-    if isinstance(net, Sequential):
-        net.backward(delta, input_grad=input_grad, skip_last=skip_last)
-    elif hasattr(net, "backward"):
+    if hasattr(net, "backward"):
         net.backward(delta, input_grad=input_grad, skip_last=skip_last)  # type: ignore[attr-defined]
     else:
         raise TypeError(f"{type(net).__name__} has no full backward pass; wrap it in Sequential")
