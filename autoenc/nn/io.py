@@ -79,16 +79,22 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nd
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            with loaded as z:
+                arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
         raise ModelFileError(f"{path}: not a readable .npz model file ({e}); re-create it") from e
+    if not isinstance(loaded, np.lib.npyio.NpzFile):  # np.load gives a bare array for .npy files
+        raise ModelFileError(f"{path}: a single .npy array, not an .npz model file written by autoenc.nn.save")
     if "__header__" not in arrays:
         raise ModelFileError(f"{path}: no autoenc header; this .npz was not written by autoenc.nn.save")
     try:
         header = json.loads(str(arrays.pop("__header__")))
     except json.JSONDecodeError as e:
         raise ModelFileError(f"{path}: corrupt header ({e})") from e
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: corrupt header (a JSON {type(header).__name__}, not an object)")
     if header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: format {header.get('format')!r} is not {FORMAT!r}")
     if header.get("format_version") != FORMAT_VERSION:

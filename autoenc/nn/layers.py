@@ -179,9 +179,10 @@ class Conv1D(Module):
             self._parameters["bias"] = Parameter(np.zeros(chan_out, dtype=dtype))
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
-    def _cols(self, X: np.ndarray) -> np.ndarray:
-        # Reuse the im2col matrix of the forward pass when backward gets the same input.
-        if self._cache is not None and self._cache[0] is X:
+    def _cols(self, X: np.ndarray, reuse: bool = True) -> np.ndarray:
+        # Backward reuses the im2col matrix (a copy) of the forward pass when it gets the same
+        # input object; forward always rebuilds it, as X may have been changed in place.
+        if reuse and self._cache is not None and self._cache[0] is X:
             return self._cache[1]
         n_out = self._n_out(X.shape[1])
         cols = _windows(X, self.k_size, self.stride, n_out).reshape(-1, self.k_size * self.chan_in)
@@ -196,7 +197,7 @@ class Conv1D(Module):
         if X.shape[1] < self.k_size:
             raise ValueError(f"{self!r}: input length {X.shape[1]} is shorter than the kernel")
         n_out = self._n_out(X.shape[1])
-        out = self._cols(X) @ self._parameters["weight"].data.reshape(-1, self.chan_out)
+        out = self._cols(X, reuse=False) @ self._parameters["weight"].data.reshape(-1, self.chan_out)
         if self.bias:
             out += self._parameters["bias"].data
         return out.reshape(X.shape[0], n_out, self.chan_out)

@@ -34,8 +34,8 @@ class Loss:
 
     def forward(self, y: np.ndarray, yhat: np.ndarray, reduction: str | None = None) -> Any:
         self._check(y, yhat)
+        red = self._reduction(reduction)
         per_sample = self._per_sample(y, yhat)
-        red = reduction or self.reduction
         if red == "none":
             return per_sample
         value = float(per_sample.sum() if red == "sum" else per_sample.mean())
@@ -52,9 +52,15 @@ class Loss:
         """dL/dyhat, shape of ``yhat``. For ``none``, the gradient of the sum of per-sample values."""
         self._check(y, yhat)
         grad = self._grad(y, yhat)  # gradient of sum over samples of per-sample values
-        if (reduction or self.reduction) == "mean":
+        if self._reduction(reduction) == "mean":
             grad *= 1.0 / yhat.shape[0]
         return grad
+
+    def _reduction(self, reduction: str | None) -> str:
+        red = reduction or self.reduction
+        if red not in REDUCTIONS:
+            raise ValueError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}, got {red!r}")
+        return red
 
     def _per_sample(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -108,7 +114,7 @@ class BCELoss(Loss):
         """Fused gradient through a final Sigmoid: dL/dlogits = (yhat - y) / D (stable)."""
         g = yhat - y
         scale = 1.0 / y.shape[1]
-        if (reduction or self.reduction) == "mean":
+        if self._reduction(reduction) == "mean":
             scale /= y.shape[0]
         g *= scale
         return g
