@@ -1,0 +1,229 @@
+"""Command line: ``python -m autoenc.study {list,show,sweep,status,report,export}``
+(also installed as ``autoenc``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from .grid import expand
+from .spec import SpecError, StudySpec, list_studies, load_spec
+from .store import RunStore
+
+DEFAULT_STUDY = "fashion_ae"
+
+
+def _common(p: argparse.ArgumentParser, study_optional: bool = True) -> None:
+    p.add_argument("study", nargs="?" if study_optional else None, default=DEFAULT_STUDY,
+                   help=f"study name in studies/ or a .toml path (default {DEFAULT_STUDY})")
+    p.add_argument("--preset", default=None, help="preset of the study file: quick | full (default full)")
+    p.add_argument("--out", default="runs", help="run store root (default runs/); runs go to OUT/STUDY/")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument("--all", action="store_true", help="every study in studies/")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autoenc", description="Autoencoder compression studies.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="studies found, one line each")
+    p = sub.add_parser("show", help="resolved spec and grid size")
+    _common(p)
+    p = sub.add_parser("sweep", help="train every run of the grid not yet done, then write the report")
+    _common(p)
+    p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: number of cores)")
+    p.add_argument("--threads-per-run", type=int, default=1,
+                   help="BLAS threads per run (default 1; results are bit-identical for the same value)")
+    p.add_argument("--backend", choices=["loky", "dask"], default="loky")
+    p.add_argument("--scheduler", default=None, help="dask scheduler address tcp://HOST:8786 (default: LocalCluster)")
+    p.add_argument("--force", action="store_true", help="retrain runs that are already done")
+    p.add_argument("--retry-failed", action="store_true", help="retrain runs that failed before")
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    p.add_argument("--report-dir", default=None, help="where the report goes (default OUT/STUDY/report)")
+    p.add_argument("--data-dir", default=None, help="data directory (else $AUTOENC_DATA_DIR, data/, system paths)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="per-epoch progress of each run")
+    p = sub.add_parser("status", help="done / failed / pending per grid cell")
+    _common(p)
+    p = sub.add_parser("report", help="write report.html and README.md from the run store")
+    _common(p)
+    p.add_argument("--report-dir", default=None, help="where the report goes (default OUT/STUDY/report)")
+    p.add_argument("--data-dir", default=None)
+    p = sub.add_parser("export", help="export one trained encoder as .npz")
+    _common(p)
+    p.add_argument("--cell", required=True, help="grid values, e.g. latent_size=64,loss=bce,depth=2,seed=0")
+    p.add_argument("--to", required=True, help="output .npz path")
+    return parser
+
+
+def _studies(args: argparse.Namespace) -> list[StudySpec]:
+    names = [n for n, _ in list_studies()] if getattr(args, "all", False) else [args.study]
+    return [load_spec(n, args.preset, args.overrides) for n in names]
+
+
+def _store(args: argparse.Namespace, spec: StudySpec) -> RunStore:
+    return RunStore(Path(args.out) / spec.name)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = list_studies()
+    if not rows:
+        print("no studies found")
+        return 1
+    width = max(len(n) for n, _ in rows)
+    for name, desc in rows:
+        print(f"{name:<{width}}  {desc}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    for spec in _studies(args):
+        d = spec.to_dict()
+        print(json.dumps(d, indent=2))
+        print(f"grid: {' x '.join(f'{k}({len(v)})' for k, v in spec.grid.items())} = {spec.grid_size} runs")
+    return 0
+
+
+def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) -> int:
+    try:
+        from ..report import build_report
+    except ImportError as e:
+        print(f"report not available yet ({e})", file=sys.stderr)
+        return 0
+    report_dir = Path(args.report_dir) if args.report_dir and not args.all else (
+        Path(args.report_dir) / spec.name if args.report_dir else store.root / "report")
+    command = "python -m autoenc.study " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    path = build_report(store.root, report_dir, spec=spec, command=command)
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .runner import data_dir_from_env, default_jobs, run_all
+
+    if args.data_dir:
+        import os
+
+        os.environ["AUTOENC_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    rc = 0
+    for spec in _studies(args):
+        store = _store(args, spec)
+        configs = expand(spec)
+        store.write_spec(spec.to_dict(), spec.path)
+        jobs = args.jobs or default_jobs()
+        print(f"{spec.name} (preset {spec.preset}): {len(configs)} runs -> {store.root} "
+              f"[{args.backend}, {jobs} jobs x {args.threads_per_run} BLAS threads]", file=sys.stderr)
+        start = time.perf_counter()
+        outcomes = run_all(
+            store, configs, jobs=jobs, backend=args.backend, scheduler=args.scheduler,
+            threads_per_run=args.threads_per_run, retry_failed=args.retry_failed, force=args.force,
+            verbose=args.verbose, data_dir=data_dir_from_env(),
+        )
+        results = store.results(configs)
+        results.write_csv()
+        counts = Counter(o.status for o in outcomes)
+        print(f"{spec.name}: {counts.get('done', 0)} trained, {counts.get('skipped', 0)} already done, "
+              f"{counts.get('failed', 0)} failed, in {time.perf_counter() - start:.1f} s; "
+              f"results: {store.root / 'results.csv'}", file=sys.stderr)
+        for o in outcomes:
+            if o.status == "failed":
+                print(f"  failed: {o.run_id} ({', '.join(f'{k}={v}' for k, v in o.params.items())}): {o.error}; "
+                      f"traceback in {store.run_dir(o.run_id) / 'FAILED'}", file=sys.stderr)
+        if counts.get("failed"):
+            rc = 1
+        if not args.no_report and results.done:
+            _write_report(args, spec, store)
+    if args.all and not args.no_report:
+        _write_index(args)
+    return rc
+
+
+def _write_index(args: argparse.Namespace) -> None:
+    try:
+        from ..report import build_index
+    except ImportError:
+        return
+    report_root = Path(args.report_dir) if args.report_dir else Path(args.out)
+    print(f"index: {build_index(report_root)}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    for spec in _studies(args):
+        store = _store(args, spec)
+        configs = expand(spec)
+        counts: Counter[str] = Counter()
+        print(f"{spec.name} (preset {spec.preset}) in {store.root}")
+        for c in configs:
+            s = store.status(c.run_id)
+            counts[s] += 1
+            cell = ", ".join(f"{k}={v}" for k, v in c.params.items())
+            extra = ""
+            if s == "partial":
+                extra = f"  ({store.verify(c.run_id)[1]}; will rerun)" if (store.run_dir(c.run_id) / "DONE").exists() \
+                    else "  (interrupted; will rerun)"
+            print(f"  {s:<8} {c.run_id}  {cell}{extra}")
+        print("  " + ", ".join(f"{k}: {counts.get(k, 0)}" for k in ("done", "failed", "partial", "pending"))
+              + f" of {len(configs)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    if args.data_dir:
+        import os
+
+        os.environ["AUTOENC_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    for spec in _studies(args):
+        store = _store(args, spec)
+        if not store.root.is_dir():
+            print(f"no run store at {store.root}; run `python -m autoenc.study sweep {spec.name}` first",
+                  file=sys.stderr)
+            return 1
+        store.results(expand(spec)).write_csv()
+        _write_report(args, spec, store)
+    if args.all:
+        _write_index(args)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    try:
+        from ..features import export_encoder
+    except ImportError as e:
+        print(f"export not available yet ({e})", file=sys.stderr)
+        return 1
+    spec = load_spec(args.study, args.preset, args.overrides)
+    cell = {}
+    for item in args.cell.split(","):
+        if "=" not in item:
+            raise SpecError(f"--cell {args.cell!r}: expected KEY=VALUE pairs separated by commas")
+        k, v = item.split("=", 1)
+        from .spec import parse_override
+
+        cell[k.strip()] = parse_override(f"x={v}")[1]
+    path = export_encoder(spec, _store(args, spec), cell, Path(args.to))
+    print(f"encoder written to {path}")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "show": cmd_show, "sweep": cmd_sweep, "status": cmd_status, "report": cmd_report,
+            "export": cmd_export}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SpecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

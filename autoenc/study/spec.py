@@ -1,0 +1,330 @@
+"""Study files (TOML): parsing, validation, presets and ``--set`` overrides.
+
+A study file has a ``[study]`` header, the shared settings of every run in ``[data]``,
+``[model]`` and ``[train]``, the swept values in ``[grid]`` and optional
+``[presets.<name>]`` tables that are deep-merged over the base before the grid expands.
+Every problem is reported with the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TASKS = ("autoencoder", "classifier", "regressor")
+
+# Allowed keys per section: name -> (types, check, help). Checks return an error string or None.
+_NUM = (int, float)
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "must be > 0"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "must be >= 0"
+
+
+def _fraction(v: Any) -> str | None:
+    return None if 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _one_of(*choices: Any):
+    def check(v: Any) -> str | None:
+        return None if v in choices else f"must be one of {list(choices)}"
+
+    return check
+
+
+def _positive_ints(v: Any) -> str | None:
+    if not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v):
+        return "must be a list of positive integers"
+    return None
+
+
+SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
+    "study": {
+        "name": ((str,), None),
+        "description": ((str,), None),
+        "task": ((str,), _one_of(*TASKS)),
+        "report": ((str,), None),
+        "original": ((dict,), None),
+    },
+    "data": {
+        "dataset": ((str,), None),
+        "train_subset": ((int,), _positive),
+        "test_subset": ((int,), _positive),
+        "shape": ((str,), _one_of("flat", "image", "sequence")),
+        "scale": ((str,), _one_of("unit", "raw")),
+        "n_train": ((int,), _positive),
+        "n_test": ((int,), _positive),
+        "noise": (_NUM, _non_negative),
+        "sigma": (_NUM, _positive),
+        "a": (_NUM, None),
+        "b": (_NUM, None),
+    },
+    "model": {
+        "architecture": ((str,), _one_of("autoencoder", "mlp", "conv1d", "linear")),
+        "depth": ((int,), _positive),
+        "latent_size": ((int,), _positive),
+        "widths": ((list,), _positive_ints),
+        "hidden": ((list,), _positive_ints),
+        "activation": ((str,), _one_of("relu", "tanh", "sigmoid")),
+        "latent_activation": ((str,), _one_of("none", "relu", "tanh", "sigmoid")),
+        "output_activation": ((str,), _one_of("none", "sigmoid", "softmax", "log_softmax")),
+        "channels": ((int,), _positive),
+        "k_size": ((int,), _positive),
+        "pool": ((int,), _positive),
+    },
+    "train": {
+        "loss": ((str,), _one_of("mse", "bce", "bce_logits", "cross_entropy", "nll")),
+        "optimizer": ((str,), _one_of("sgd", "adam")),
+        "lr": (_NUM, _positive),
+        "momentum": (_NUM, _fraction),
+        "weight_decay": (_NUM, _non_negative),
+        "epochs": ((int,), _positive),
+        "batch_size": ((int,), _positive),
+        "full_batch": ((bool,), None),
+        "validation_split": (_NUM, _fraction),
+        "patience": ((int,), _positive),
+        "lr_decay": (_NUM, _positive),
+    },
+}
+SECTIONS = ("data", "model", "train")
+
+
+class SpecError(ValueError):
+    """A study file or override is invalid; the message names the file, the key and the problem."""
+
+
+@dataclass
+class StudySpec:
+    """A resolved study: shared settings, grid and the preset that produced it."""
+
+    name: str
+    description: str
+    task: str
+    data: dict[str, Any]
+    model: dict[str, Any]
+    train: dict[str, Any]
+    grid: dict[str, list[Any]]
+    preset: str
+    path: Path | None = None
+    presets: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    file_sha256: str = ""
+
+    @property
+    def grid_size(self) -> int:
+        n = 1
+        for values in self.grid.values():
+            n *= len(values)
+        return n
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "task": self.task,
+            "preset": self.preset,
+            "data": self.data,
+            "model": self.model,
+            "train": self.train,
+            "grid": self.grid,
+            "study": self.extra,
+            "file": str(self.path) if self.path else None,
+            "file_sha256": self.file_sha256,
+        }
+
+
+def studies_dir() -> Path:
+    """Where study files live: ``$AUTOENC_STUDIES_DIR``, else the project's ``studies/``."""
+    env = os.environ.get("AUTOENC_STUDIES_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "studies"
+
+
+def find_study(name_or_path: str) -> Path:
+    """Resolve a study name (``fashion_ae``) or a path to a ``.toml`` file."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        if not p.is_file():
+            raise SpecError(f"study file not found: {p}")
+        return p
+    candidate = studies_dir() / f"{name_or_path}.toml"
+    if not candidate.is_file():
+        known = ", ".join(sorted(x.stem for x in studies_dir().glob("*.toml"))) or "none"
+        raise SpecError(f"unknown study {name_or_path!r}: no {candidate}; known studies: {known}")
+    return candidate
+
+
+def list_studies() -> list[tuple[str, str]]:
+    """(name, description) of every study file, sorted by name; broken files say so."""
+    out = []
+    for p in sorted(studies_dir().glob("*.toml")):
+        try:
+            spec = load_spec(p)
+            out.append((p.stem, spec.description))
+        except SpecError as e:
+            out.append((p.stem, f"[invalid: {e}]"))
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``section.key=VALUE`` with VALUE a TOML literal (bare words are strings)."""
+    if "=" not in text:
+        raise SpecError(f"--set {text!r}: expected KEY=VALUE, e.g. train.epochs=5")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key, value
+
+
+def _apply_override(doc: dict[str, Any], key: str, value: Any, where: str) -> None:
+    parts = key.split(".")
+    if len(parts) != 2 or parts[0] not in (*SECTIONS, "grid"):
+        raise SpecError(f"{where}: --set key {key!r} must be <section>.<key> with section in {[*SECTIONS, 'grid']}")
+    section, name = parts
+    if section == "grid" and not isinstance(value, list):
+        value = [value]
+    doc.setdefault(section, {})[name] = value
+    # A value fixed with --set wins over the same key in the grid (and vice versa).
+    if section != "grid":
+        doc.get("grid", {}).pop(name, None)
+    else:
+        for s in SECTIONS:
+            doc.get(s, {}).pop(name, None)
+
+
+def _check_value(where: str, section: str, key: str, value: Any) -> None:
+    schema = SCHEMA[section]
+    if key not in schema:
+        raise SpecError(f"{where}: unknown key [{section}].{key}; allowed: {sorted(schema)}")
+    types, check = schema[key]
+    if isinstance(value, bool) and bool not in types:
+        raise SpecError(f"{where}: [{section}].{key} = {value!r} must be {'/'.join(t.__name__ for t in types)}")
+    if not isinstance(value, types):
+        raise SpecError(
+            f"{where}: [{section}].{key} = {value!r} has type {type(value).__name__}, "
+            f"expected {'/'.join(t.__name__ for t in types)}"
+        )
+    if check is not None:
+        problem = check(value)
+        if problem:
+            raise SpecError(f"{where}: [{section}].{key} = {value!r} {problem}")
+
+
+def _grid_section(key: str) -> str | None:
+    if key == "seed":
+        return None
+    for section in SECTIONS:
+        if key in SCHEMA[section]:
+            return section
+    return "?"
+
+
+def load_spec(
+    name_or_path: str | Path, preset: str | None = None, overrides: list[str] | None = None
+) -> StudySpec:
+    """Read, merge (preset, overrides) and validate a study file.
+
+    Parameters
+    ----------
+    name_or_path
+        Study name in ``studies/`` or a path to a TOML file.
+    preset
+        Name of a ``[presets.<name>]`` table; ``None`` or ``"full"`` uses the base settings
+        (merged with ``[presets.full]`` if the file has one).
+    overrides
+        ``section.key=VALUE`` strings (``--set``), applied last.
+    """
+    path = find_study(str(name_or_path))
+    where = str(path)
+    raw_bytes = path.read_bytes()
+    try:
+        doc = tomllib.loads(raw_bytes.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SpecError(f"{where}: not valid TOML ({e}); fix the syntax") from e
+    unknown = sorted(set(doc) - {"study", *SECTIONS, "grid", "presets"})
+    if unknown:
+        raise SpecError(f"{where}: unknown table(s) {unknown}; allowed: study, data, model, train, grid, presets")
+    presets = doc.pop("presets", {})
+    if not isinstance(presets, dict):
+        raise SpecError(f"{where}: [presets] must be a table of tables")
+    preset_name = preset or "full"
+    if preset_name in presets:
+        doc = _merge(doc, presets[preset_name])
+        where_p = f"{where} (preset {preset_name!r})"
+    elif preset_name != "full":
+        raise SpecError(f"{where}: no preset {preset_name!r}; available: {sorted({'full', *presets})}")
+    else:
+        where_p = where
+    for text in overrides or []:
+        key, value = parse_override(text)
+        _apply_override(doc, key, value, where_p)
+
+    head = doc.get("study", {})
+    for key, value in head.items():
+        _check_value(where_p, "study", key, value)
+    for key in ("description", "task"):
+        if key not in head:
+            raise SpecError(f"{where}: [study].{key} is required")
+    for section in SECTIONS:
+        table = doc.get(section, {})
+        if not isinstance(table, dict):
+            raise SpecError(f"{where_p}: [{section}] must be a table")
+        for key, value in table.items():
+            _check_value(where_p, section, key, value)
+    if "dataset" not in doc.get("data", {}):
+        raise SpecError(f"{where}: [data].dataset is required")
+    grid = doc.get("grid", {})
+    if not isinstance(grid, dict):
+        raise SpecError(f"{where_p}: [grid] must be a table of lists")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise SpecError(f"{where_p}: [grid].{key} must be a non-empty list, got {values!r}")
+        section = _grid_section(key)
+        if section == "?":
+            raise SpecError(f"{where_p}: [grid].{key} is not a known data/model/train key nor 'seed'")
+        for v in values:
+            if section is None:
+                if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                    raise SpecError(f"{where_p}: [grid].seed values must be integers >= 0, got {v!r}")
+            else:
+                _check_value(where_p, section, key, v)
+        if len(set(map(repr, values))) != len(values):
+            raise SpecError(f"{where_p}: [grid].{key} has repeated values {values}")
+    grid.setdefault("seed", [0])
+    return StudySpec(
+        name=str(head.get("name", path.stem)),
+        description=head["description"],
+        task=head["task"],
+        data=doc.get("data", {}),
+        model=doc.get("model", {}),
+        train=doc.get("train", {}),
+        grid=grid,
+        preset=preset_name,
+        path=path,
+        presets=sorted({"full", *presets}),
+        extra={k: v for k, v in head.items() if k not in ("name", "description", "task")},
+        file_sha256=hashlib.sha256(raw_bytes).hexdigest(),
+    )

@@ -1,0 +1,287 @@
+"""The run store: ``<out>/<study>/runs/<run-id>/`` with atomic files and a ``DONE`` marker.
+
+A run is done only when ``DONE`` (written last, atomically) exists and every file it lists
+still has the recorded SHA-256. Anything else in a run folder is a leftover of an
+interrupted or failed attempt and is cleared before the run is trained again. A per-run
+``flock`` lock (released by the kernel if the process dies, even by SIGKILL) keeps two
+sweeps from training the same run at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .grid import RunConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..nn import Module
+
+DONE, FAILED = "DONE", "FAILED"
+STATUSES = ("done", "failed", "partial", "pending")
+
+
+class StoreError(RuntimeError):
+    """The run store is unusable (e.g. a run folder holds a config of another run)."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
+
+
+def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+@dataclass
+class Run:
+    """One run folder. Read-only accessors; load what you need lazily."""
+
+    path: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @cached_property
+    def config(self) -> RunConfig:
+        return RunConfig.from_dict(json.loads((self.path / "config.json").read_text()))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.config.params
+
+    @cached_property
+    def metrics(self) -> dict[str, Any]:
+        return json.loads((self.path / "metrics.json").read_text())
+
+    def history(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.read_csv(self.path / "history.csv")
+
+    def arrays(self, name: str = "per_image.npz") -> dict[str, np.ndarray]:
+        """Arrays saved by the run (``per_image.npz`` for autoencoders: test_mse, test_bce, ...)."""
+        with np.load(self.path / name, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    def load_model(self) -> Module:
+        from ..nn import load
+
+        return load(self.path / "model.npz")
+
+    @property
+    def failure(self) -> str | None:
+        p = self.path / FAILED
+        return p.read_text() if p.exists() else None
+
+
+class RunStore:
+    """All runs of one study under ``root`` (= ``<out>/<study>``).
+
+    Example:
+        >>> store = RunStore("runs/fashion_ae")
+        >>> df = store.results().to_frame()      # one row per done run, param_* columns
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.runs_dir = self.root / "runs"
+        self.locks_dir = self.root / "locks"
+
+    # --- layout -------------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def run(self, run_id: str) -> Run:
+        return Run(self.run_dir(run_id))
+
+    def run_ids(self) -> list[str]:
+        if not self.runs_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.runs_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    # --- status -------------------------------------------------------------------
+    def verify(self, run_id: str) -> tuple[bool, str]:
+        """(ok, why): does the DONE marker exist and do the listed files check out?"""
+        d = self.run_dir(run_id)
+        marker = d / DONE
+        if not marker.is_file():
+            return False, "no DONE marker"
+        try:
+            listed = json.loads(marker.read_text())["files"]
+        except (json.JSONDecodeError, KeyError, OSError) as e:
+            return False, f"unreadable DONE marker ({e})"
+        for name, digest in listed.items():
+            f = d / name
+            if not f.is_file():
+                return False, f"{name} is missing"
+            if sha256_file(f) != digest:
+                return False, f"{name} does not match its checksum (corrupted or edited)"
+        return True, "ok"
+
+    def status(self, run_id: str) -> str:
+        """``done``, ``failed``, ``partial`` (folder without a valid DONE) or ``pending``."""
+        d = self.run_dir(run_id)
+        if not d.is_dir():
+            return "pending"
+        if (d / DONE).exists():
+            return "done" if self.verify(run_id)[0] else "partial"
+        if (d / FAILED).exists():
+            return "failed"
+        return "partial"
+
+    # --- writing ------------------------------------------------------------------
+    def prepare(self, config: RunConfig) -> Path:
+        """Empty the run folder of any leftovers and write ``config.json``."""
+        d = self.run_dir(config.run_id)
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+        atomic_write_json(d / "config.json", config.to_dict())
+        return d
+
+    def mark_done(self, run_id: str) -> None:
+        """Checksum every file of the run and write the DONE marker last."""
+        d = self.run_dir(run_id)
+        files = {
+            p.name: sha256_file(p)
+            for p in sorted(d.iterdir())
+            if p.is_file() and p.name not in (DONE, FAILED) and not p.name.startswith(".")
+        }
+        atomic_write_json(d / DONE, {"files": files})
+
+    def mark_failed(self, run_id: str, text: str) -> None:
+        atomic_write_text(self.run_dir(run_id) / FAILED, text)
+
+    def clear(self, run_id: str) -> None:
+        d = self.run_dir(run_id)
+        if d.exists():
+            shutil.rmtree(d)
+
+    @contextlib.contextmanager
+    def lock(self, run_id: str, blocking: bool = True) -> Iterator[bool]:
+        """Hold the run's lock; yields False (without waiting) if busy and not ``blocking``."""
+        self.locks_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.locks_dir / f"{run_id}.lock", "a+") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except OSError as e:
+                if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    yield False
+                    return
+                raise
+            try:
+                yield True
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+    def write_spec(self, spec_dict: dict[str, Any], source: Path | None) -> None:
+        atomic_write_json(self.root / "spec.json", spec_dict)
+        if source is not None and source.is_file():
+            atomic_write_bytes(self.root / "study.toml", source.read_bytes())
+
+    def read_spec(self) -> dict[str, Any] | None:
+        p = self.root / "spec.json"
+        return json.loads(p.read_text()) if p.is_file() else None
+
+    # --- reading ------------------------------------------------------------------
+    def results(self, configs: list[RunConfig] | None = None) -> StudyResults:
+        """Results of ``configs`` (default: every run folder in the store)."""
+        if configs is None:
+            runs = [self.run(i) for i in self.run_ids()]
+            return StudyResults(self, [r for r in runs if self.status(r.run_id) == "done"], [], [])
+        done, failed, missing = [], [], []
+        for c in configs:
+            s = self.status(c.run_id)
+            (done if s == "done" else failed if s == "failed" else missing).append(
+                self.run(c.run_id) if s in ("done", "failed") else c
+            )
+        return StudyResults(self, done, failed, missing)
+
+
+def _flatten(prefix: str, obj: dict[str, Any], out: dict[str, Any]) -> None:
+    """Nested dicts to dotted keys; lists (e.g. per-class arrays) are left out of the table."""
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            _flatten(f"{prefix}{k}.", v, out)
+        elif not isinstance(v, list):
+            out[f"{prefix}{k}"] = v
+
+
+@dataclass
+class StudyResults:
+    """Done, failed and missing runs of a study; ``to_frame()`` gives one row per done run."""
+
+    store: RunStore
+    done: list[Run]
+    failed: list[Run]
+    missing: list[RunConfig]
+
+    def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = []
+        for r in self.done:
+            row: dict[str, Any] = {"run_id": r.run_id}
+            row.update({f"param_{k}": v for k, v in r.params.items()})
+            flat: dict[str, Any] = {}
+            _flatten("", r.metrics, flat)
+            row.update(flat)
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def write_csv(self, path: Path | None = None) -> Path:
+        path = path or self.store.root / "results.csv"
+        atomic_write_text(path, self.to_frame().to_csv(index=False))
+        return path
+
+    def select(self, **params: Any) -> list[Run]:
+        """Done runs whose grid values match every given ``param=value``."""
+        return [r for r in self.done if all(r.params.get(k) == v for k, v in params.items())]
