@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -75,9 +75,11 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = DEFAULT_DP
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # a unique name opened with "x" (not mkstemp, which forces mode 0600): the PNG gets the
+    # usual umask permissions, so a report directory can be served or shared as is
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with open(tmp, "xb") as fh:
             fig.savefig(fh, format="png", dpi=dpi)
         os.replace(tmp, path)
     except BaseException:
