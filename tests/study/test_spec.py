@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autoenc.study import SpecError, expand, load_spec
+from autoenc.study.grid import RunConfig
+from autoenc.study.spec import list_studies, parse_override
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    return p
+
+
+BASE = """
+[study]
+description = "d"
+task = "autoencoder"
+[data]
+dataset = "fashion_mnist"
+[model]
+latent_size = 16
+[train]
+epochs = 2
+[grid]
+loss = ["mse", "bce"]
+seed = [0, 1]
+"""
+
+
+def test_valid_spec_and_grid(tmp_path):
+    spec = load_spec(write(tmp_path, BASE))
+    assert spec.grid_size == 4 and spec.name == "s"
+    runs = expand(spec)
+    assert len({r.run_id for r in runs}) == 4
+    assert runs[0].train["loss"] == "mse" and runs[0].seed == 0
+
+
+@pytest.mark.parametrize(
+    "patch, message",
+    [
+        (("epochs = 2", "epochs = 0"), "[train].epochs = 0 must be > 0"),
+        (("epochs = 2", "epochs = 'two'"), "has type str, expected int"),
+        (("epochs = 2", "epochz = 2"), "unknown key [train].epochz"),
+        (('loss = ["mse", "bce"]', 'loss = ["mse", "l1"]'), "must be one of"),
+        (('loss = ["mse", "bce"]', 'colour = ["red"]'), "[grid].colour is not a known"),
+        (('loss = ["mse", "bce"]', 'loss = []'), "non-empty list"),
+        (('loss = ["mse", "bce"]', 'loss = ["mse", "mse"]'), "repeated values"),
+        (("[grid]", "[gird]"), "unknown table"),
+        (('task = "autoencoder"', 'task = "gan"'), "[study].task"),
+        (("seed = [0, 1]", "seed = [-1]"), "seed values must be integers >= 0"),
+        (("epochs = 2", "epochs = true"), "must be int"),
+        (('dataset = "fashion_mnist"', ""), "[data].dataset is required"),
+        (("[train]", "[train"), "not valid TOML"),
+    ],
+)
+def test_spec_errors_name_file_key_and_problem(tmp_path, patch, message):
+    p = write(tmp_path, BASE.replace(*patch, 1))
+    with pytest.raises(SpecError) as e:
+        load_spec(p)
+    assert message in str(e.value)
+    assert str(p) in str(e.value)
+
+
+def test_presets_and_overrides(tmp_path):
+    text = BASE + '\n[presets.quick.train]\nepochs = 1\n[presets.quick.grid]\nseed = [0]\n'
+    p = write(tmp_path, text)
+    assert load_spec(p, "quick").train["epochs"] == 1
+    assert load_spec(p, "quick").grid_size == 2
+    assert load_spec(p).train["epochs"] == 2
+    with pytest.raises(SpecError, match="no preset 'fast'"):
+        load_spec(p, "fast")
+    spec = load_spec(p, None, ["train.epochs=5", "grid.latent_size=[8, 4]", "train.loss=bce"])
+    assert spec.train["epochs"] == 5 and spec.grid["latent_size"] == [8, 4]
+    assert "loss" not in spec.grid and spec.grid_size == 4
+    with pytest.raises(SpecError, match="<section>.<key>"):
+        load_spec(p, None, ["epochs=5"])
+    with pytest.raises(SpecError, match=r"\[train\].epochs = -1 must be > 0"):
+        load_spec(p, None, ["train.epochs=-1"])
+    assert parse_override("model.activation=tanh") == ("model.activation", "tanh")
+
+
+def test_run_ids_are_content_hashes():
+    cfg = RunConfig("autoencoder", {"dataset": "fashion_mnist"}, {"latent_size": 16}, {"loss": "mse"}, 0,
+                    {"loss": "mse"})
+    # A fixed config keeps its id across versions: stores stay valid after upgrades.
+    assert cfg.run_id == RunConfig.from_dict(cfg.to_dict()).run_id
+    assert cfg.run_id == "0d91d9e4fce1ce32", cfg.run_id
+    same = RunConfig("autoencoder", {"dataset": "fashion_mnist"}, {"latent_size": 16}, {"loss": "mse"}, 0, {})
+    assert same.run_id == cfg.run_id  # grid labels do not change what is trained
+    other = RunConfig("autoencoder", {"dataset": "fashion_mnist"}, {"latent_size": 16}, {"loss": "mse"}, 1, {})
+    assert other.run_id != cfg.run_id
+
+
+def test_shipped_studies_are_valid():
+    names = [n for n, d in list_studies()]
+    assert "fashion_ae" in names
+    for name, desc in list_studies():
+        assert not desc.startswith("[invalid"), (name, desc)
+        spec = load_spec(name)
+        assert spec.grid_size >= 1
+        if "quick" in spec.presets:
+            assert load_spec(name, "quick").grid_size <= spec.grid_size
+
+
+def test_fashion_ae_grid_is_the_issue_grid():
+    spec = load_spec("fashion_ae")
+    assert spec.grid == {"depth": [1, 2, 3], "latent_size": [400, 256, 100, 64, 16], "loss": ["mse", "bce"],
+                         "seed": [0, 1, 2]}
+    assert spec.grid_size == 90
+    quick = load_spec("fashion_ae", "quick")
+    assert set(quick.grid["loss"]) == {"mse", "bce"}
+    assert len(quick.grid["latent_size"]) >= 2 and len(quick.grid["seed"]) >= 2
