@@ -294,7 +294,7 @@ def load_spec(
             raise SpecError(f"{where_p}: [{section}] must be a table")
         for key, value in table.items():
             _check_value(where_p, section, key, value)
-    if "dataset" not in doc.get("data", {}):
+    if "dataset" not in doc.get("data", {}) and "dataset" not in doc.get("grid", {}):
         raise SpecError(f"{where}: [data].dataset is required")
     grid = doc.get("grid", {})
     if not isinstance(grid, dict):

@@ -44,8 +44,12 @@ def fashion_available() -> bool:
     return FASHION.exists() or bool(env and list(Path(env).rglob("train-images-idx3-ubyte*")))
 
 
-needs_fashion = pytest.mark.skipif(not fashion_available(), reason="Fashion-MNIST not installed "
-                                   "(apt-get install dataset-fashion-mnist)")
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+    if not fashion_available():
+        for item in items:
+            if "needs_fashion" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture
@@ -58,7 +62,7 @@ def tiny_study(tmp_path: Path):
     return make
 
 
-def run_cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+def _run_cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
     """The CLI in a subprocess (1 BLAS thread so parallel tests do not oversubscribe)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-m", "autoenc.study", *args], capture_output=True, text=True,
@@ -66,3 +70,8 @@ def run_cli(*args: str, check: bool = True, timeout: float = 300) -> subprocess.
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
+
+
+@pytest.fixture
+def run_cli():
+    return _run_cli
