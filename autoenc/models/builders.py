@@ -93,26 +93,26 @@ class AutoEncoder(Module):
         return f"AutoEncoder(\n encoder={self.encoder!r},\n decoder={self.decoder!r}\n)"
 
 
-def hidden_widths(depth: int, latent_size: int, widths: Sequence[int] = (512, 256)) -> list[int]:
+def hidden_widths(depth: int, latent_size: int, widths: Sequence[int] = (256, 128)) -> list[int]:
     """Hidden layer sizes of a depth-``depth`` encoder (the decoder mirrors them).
 
-    Depth 1 is a single Linear layer into the code. Deeper encoders take the last
-    ``depth - 1`` entries of ``widths``, never narrower than the code itself (a hidden
-    layer narrower than the code would cap its rank below the latent size).
+    Depth 1 is a single Linear layer into the code. Deeper encoders take the first
+    ``depth - 1`` entries of ``widths`` (outermost first), never narrower than the code
+    itself (a hidden layer narrower than the code would cap its rank below the latent size).
+    With the defaults: depth 2 is 784-256-k, depth 3 is 784-256-128-k.
     """
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
     if depth - 1 > len(widths):
         raise ValueError(f"depth {depth} needs {depth - 1} hidden widths, got {list(widths)}")
-    chosen = list(widths)[len(widths) - (depth - 1) :] if depth > 1 else []
-    return [max(int(w), latent_size) for w in chosen]
+    return [max(int(w), latent_size) for w in list(widths)[: depth - 1]]
 
 
 def autoencoder(
     input_size: int,
     latent_size: int,
     depth: int = 2,
-    widths: Sequence[int] = (512, 256),
+    widths: Sequence[int] = (256, 128),
     activation: str = "relu",
     latent_activation: str | None = None,
     output_activation: str | None = "sigmoid",

@@ -16,7 +16,8 @@ def _linears(seq):
 def test_hidden_widths():
     assert hidden_widths(1, 64) == []
     assert hidden_widths(2, 64) == [256]
-    assert hidden_widths(3, 64) == [512, 256]
+    assert hidden_widths(3, 64) == [256, 128]
+    assert hidden_widths(3, 200) == [256, 200]
     assert hidden_widths(2, 400, widths=(256,)) == [400]  # never narrower than the code
     with pytest.raises(ValueError, match="depth must be >= 1"):
         hidden_widths(0, 8)

@@ -30,7 +30,7 @@ def build(config: RunConfig, input_size: int) -> Any:
         input_size,
         int(m["latent_size"]),
         depth=int(m.get("depth", 2)),
-        widths=tuple(m.get("widths", (512, 256))),
+        widths=tuple(m.get("widths", (256, 128))),
         activation=m.get("activation", "relu"),
         latent_activation=none(m.get("latent_activation")),
         output_activation=none(m.get("output_activation", "sigmoid")),
