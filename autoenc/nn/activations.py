@@ -62,7 +62,8 @@ class ReLU(_Activation):
         return np.maximum(X, 0)
 
     def backward_delta(self, input: np.ndarray, delta: np.ndarray) -> np.ndarray:
-        return np.where(input > 0, delta, 0).astype(delta.dtype, copy=False)
+        # multiply by the mask: np.where on a random mask is ~10x slower (branchy)
+        return delta * (input > 0)
 
 
 def log_softmax(X: np.ndarray) -> np.ndarray:
