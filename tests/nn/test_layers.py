@@ -190,6 +190,38 @@ def test_maxpool_backward_routes_to_the_max():
     np.testing.assert_array_equal(dx2[0, :, 0], [1, 0, 0, 2, 0])
 
 
+@pytest.mark.parametrize(("k_size", "stride"), [(2, 2), (3, 1), (3, 2), (2, 3)])
+def test_maxpool_ties_go_to_the_first_offset_like_argmax(k_size, stride):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 3, size=(4, 12, 3)).astype(np.float64)  # many ties
+    pool = MaxPool1D(k_size, stride)
+    out = pool.forward(X)
+    n_out = out.shape[1]
+    win = np.stack([X[:, i * stride : i * stride + k_size] for i in range(n_out)], axis=1)  # (N, n_out, k, C)
+    first = win.argmax(axis=2)
+    np.testing.assert_array_equal(out, win.max(axis=2))
+    delta = rng.normal(size=out.shape)
+    expected = np.zeros_like(X)
+    for s, i, c in np.ndindex(*out.shape):
+        expected[s, i * stride + first[s, i, c], c] += delta[s, i, c]
+    np.testing.assert_allclose(pool.backward_delta(X, delta), expected, rtol=1e-12)
+
+
+def test_maxpool_wide_window():
+    X = np.random.default_rng(0).normal(size=(2, 300, 2))
+    pool = MaxPool1D(200, 50)
+    np.testing.assert_array_equal(pool.forward(X), naive_maxpool1d(X, 200, 50))
+    dx = pool.backward_delta(X, np.ones((2, 3, 2)))
+    assert dx.sum() == 12 and set(np.unique(dx)) <= {0.0, 1.0, 2.0, 3.0}
+
+
+def test_relu_backward_masks():
+    X = np.array([[-1.0, 2.0, 0.0, 3.0]], dtype=np.float32)
+    dx = ReLU().backward_delta(X, np.array([[5.0, 6.0, 7.0, 8.0]], dtype=np.float32))
+    np.testing.assert_array_equal(dx, [[0, 6, 0, 8]])
+    assert dx.dtype == np.float32
+
+
 def test_maxpool_defaults_and_errors():
     pool = MaxPool1D(2)
     assert pool.stride == 2
