@@ -633,7 +633,7 @@ def find_run(spec: StudySpec, store: RunStore, cell: dict[str, Any]) -> Run:
             f"{c.run_id}  {_describe(c.params)}: {_status_reason(store, c.run_id, store.status(c.run_id))}"
             for c in matches[:20]
         )
-        hint = f"run `python -m autoenc.study sweep {spec.name}" + (
+        hint = f"run `python -m autoenc.study sweep {_study_arg(spec)}" + (
             f" --preset {spec.preset}`" if spec.preset != "full" else "`") + " first"
         other = _done_elsewhere(store, cell, {c.run_id for c in matches})
         if other:
@@ -643,6 +643,15 @@ def find_run(spec: StudySpec, store: RunStore, cell: dict[str, Any]) -> Run:
                      + (f" (the last sweep used preset {last.get('preset')!r})" if last.get("preset") else ""))
         raise RunLookupError(f"no done run of {where} matches {_describe(cell)}:\n  {reasons}\n{hint}")
     return store.run(done[0].run_id)
+
+
+def _study_arg(spec: StudySpec) -> str:
+    """How to name the study on the command line: its name if it lives in studies/, else its path."""
+    from .study.spec import studies_dir
+
+    if spec.path is None or spec.path.resolve().parent == studies_dir().resolve():
+        return spec.name
+    return str(spec.path)
 
 
 def _done_elsewhere(store: RunStore, cell: dict[str, Any], skip: set[str]) -> list[str]:
