@@ -278,6 +278,8 @@ def test_info_not_found_and_found(env):
     assert i.found and (i.n_train, i.n_test) == (20, 10) and i.source == "idx"
     assert i.location == str(env / "debian")
     assert i.class_names[0] == "T-shirt/top" and i.class_names[9] == "Ankle boot"
+    assert datasets.class_names("fashion-mnist") == i.class_names
+    assert datasets.class_names("usps") == [str(d) for d in range(10)]
     assert len(i.files) == 4 and len(i.checksum) == 64
     assert "the published set has 60,000" in i.notes
 

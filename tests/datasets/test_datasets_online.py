@@ -1,0 +1,122 @@
+"""tfds and OpenML adapters: the call contracts with fakes, the real thing where installed."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from autoenc import datasets
+from autoenc.datasets import DatasetFormatError, DatasetNotFoundError, locate, online
+
+USPS_HIST = ([1194, 1005, 731, 658, 652, 556, 664, 645, 542, 644],
+             [359, 264, 198, 166, 200, 160, 170, 147, 166, 177])
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOENC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("AUTOENC_OFFLINE", raising=False)
+    monkeypatch.delenv("AUTOENC_DATA_DIR", raising=False)
+    monkeypatch.setattr(locate, "project_data_dir", lambda: None)
+    monkeypatch.setattr(online, "_reachable", lambda host, timeout=3.0: True)
+    return tmp_path
+
+
+def fake_usps_openml(shuffle=False):
+    rng = np.random.default_rng(0)
+    y = np.concatenate([np.repeat(np.arange(10), h) for h in USPS_HIST])
+    if shuffle:
+        rng.shuffle(y)
+    X = np.round(rng.uniform(-1, 1, size=(len(y), 256)), 3)
+    X[0, :2] = [-1, 1]
+    return X, y.astype(str)
+
+
+def test_openml_adapter_splits_validates_and_caches(env, monkeypatch):
+    import sklearn.datasets
+
+    calls = []
+    X, y = fake_usps_openml()
+
+    def fetch_openml(**kwargs):
+        calls.append(kwargs)
+        return X, y
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", fetch_openml)
+    Xtr, ytr = datasets.load("usps", "train", source="openml")
+    assert calls[0]["data_id"] == 41082 and calls[0]["as_frame"] is False
+    assert Xtr.shape == (7291, 256) and Xtr.min() == 0 and Xtr.max() == 1
+    np.testing.assert_allclose(Xtr, (X[:7291] + 1) / 2, atol=1e-6)
+    Xte, yte = datasets.load("usps", "test")  # auto: no local files, the cached download
+    assert len(calls) == 1 and Xte.shape == (2007, 256)
+    assert np.bincount(yte).tolist() == USPS_HIST[1]
+    i = datasets.info("usps")
+    assert i.found and i.source == "openml" and "openml.org/d/41082" in i.location
+
+
+def test_openml_rows_in_unexpected_order_are_refused(env, monkeypatch):
+    import sklearn.datasets
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml",
+                        lambda **kw: fake_usps_openml(shuffle=True))
+    with pytest.raises(DatasetFormatError, match="differ from the published usps train"):
+        datasets.load("usps", "train", source="openml")
+
+
+def test_openml_offline(env, monkeypatch):
+    monkeypatch.setenv("AUTOENC_OFFLINE", "1")
+    with pytest.raises(DatasetNotFoundError, match="openml: skipped"):
+        datasets.load("usps", "train", data_dir=env / "none")
+    monkeypatch.delenv("AUTOENC_OFFLINE")
+    monkeypatch.setattr(online, "_reachable", lambda host, timeout=3.0: False)
+    with pytest.raises(DatasetNotFoundError, match="openml: offline"):
+        datasets.load("usps", "train", data_dir=env / "none")
+
+
+def test_tfds_adapter_call_contract(env, monkeypatch):
+    seen = {}
+
+    class DownloadConfig:
+        def __init__(self, manual_dir):
+            self.manual_dir = manual_dir
+
+    def load(name, **kwargs):
+        seen["name"], seen["kwargs"] = name, kwargs
+        images = np.arange(5 * 784, dtype=np.uint8).reshape(5, 28, 28, 1)
+        return images, np.array([0, 1, 2, 3, 9])
+
+    fake = types.ModuleType("tensorflow_datasets")
+    fake.load, fake.as_numpy = load, lambda x: x
+    fake.download = types.SimpleNamespace(DownloadConfig=DownloadConfig)
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    X, y = datasets.load("fashion_mnist", "test", source="tfds", manual_dir="/archives",
+                         tfds_data_dir="/tfds", shape="image", scale="raw")
+    kw = seen["kwargs"]
+    assert seen["name"] == "fashion_mnist" and kw["split"] == "test"
+    assert kw["batch_size"] == -1 and kw["as_supervised"] is True and kw["data_dir"] == "/tfds"
+    assert kw["download_and_prepare_kwargs"]["download_config"].manual_dir == "/archives"
+    assert X.shape == (5, 28, 28) and np.array_equal(y, [0, 1, 2, 3, 9])
+    monkeypatch.setenv("AUTOENC_OFFLINE", "1")
+    datasets.load("mnist", "train", source="tfds")
+    assert seen["name"] == "mnist" and seen["kwargs"]["download"] is False
+
+
+def test_tfds_not_installed_is_reported(env, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import fails
+    with pytest.raises(DatasetNotFoundError, match=r"pip install 'autoenc\[tfds\]'"):
+        datasets.load("mnist", "test", source="tfds")
+
+
+@pytest.mark.slow
+def test_tfds_real_matches_idx_files(tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow_datasets")
+    monkeypatch.setenv("AUTOENC_CACHE_DIR", str(tmp_path / "cache"))
+    if not datasets.info("fashion_mnist").found:
+        pytest.skip("Fashion-MNIST IDX files not installed, nothing to compare with")
+    Xt, yt = datasets.load("fashion_mnist", "test", source="tfds")
+    Xi, yi = datasets.load("fashion_mnist", "test", source="idx")
+    assert Xt.shape == Xi.shape == (10000, 784)
+    assert np.array_equal(np.bincount(yt), np.bincount(yi))
