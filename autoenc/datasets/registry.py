@@ -302,7 +302,13 @@ def _find_local(spec: DatasetSpec, fmt: str, split: str, dirs: list[SearchDir]):
 def _read_local(spec: DatasetSpec, fmt: str, split: str, paths: list[Path], arrays: bool):
     """Parse through the cache: hit when every source file still has the recorded sha256."""
     cdir = _cache.cache_dir()
-    key = _cache.split_key(spec.name, split, fmt, [_cache.file_sha256(p, cdir) for p in paths])
+    shas = []
+    for p in paths:
+        try:
+            shas.append(_cache.file_sha256(p, cdir))
+        except OSError as exc:
+            raise DatasetFormatError(f"{p}: cannot be read ({exc})") from exc
+    key = _cache.split_key(spec.name, split, fmt, shas)
     entry = None
     if cdir is not None:
         target = _cache.entry_path(cdir, spec.name, split, fmt, key)
@@ -404,9 +410,10 @@ def _not_found(spec, split, dirs, fmts, attempts) -> DatasetNotFoundError:
 
 
 def _check_params(spec: DatasetSpec, params: dict) -> None:
-    unknown = sorted(set(params) - set(_TFDS_PARAMS))
+    allowed = _TFDS_PARAMS if "tfds" in spec.online else ()
+    unknown = sorted(set(params) - set(allowed))
     if unknown:
-        accepted = ", ".join(_TFDS_PARAMS) if "tfds" in spec.online else "none"
+        accepted = ", ".join(allowed) or "none"
         raise ValueError(
             f"unexpected parameters {unknown} for data set {spec.name!r} (accepted: {accepted})"
         )

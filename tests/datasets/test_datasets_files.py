@@ -402,6 +402,8 @@ def test_bad_arguments(env):
         datasets.load("fashion_mnist", source="esl", **kw)
     with pytest.raises(ValueError, match="unexpected parameters"):
         datasets.load("fashion_mnist", sigma=3, **kw)
+    with pytest.raises(ValueError, match=r"unexpected parameters \['manual_dir'\].*none"):
+        datasets.load("usps", manual_dir="/x")
     with pytest.raises(ValueError, match=r"subset must be an integer in 1..20"):
         datasets.load("fashion_mnist", subset=21, **kw)
     assert datasets.load("fashion-mnist", **kw)[0].shape == (20, 784)
