@@ -79,10 +79,12 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nd
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.lib.npyio.NpzFile):
-            with loaded as z:
-                arrays = {k: z[k] for k in z.files}
+        # Open the file here: np.load leaks its own handle when the zip is corrupt.
+        with open(path, "rb") as f:
+            loaded = np.load(f, allow_pickle=False)
+            if isinstance(loaded, np.lib.npyio.NpzFile):
+                with loaded as z:
+                    arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
         raise ModelFileError(f"{path}: not a readable .npz model file ({e}); re-create it") from e
     if not isinstance(loaded, np.lib.npyio.NpzFile):  # np.load gives a bare array for .npy files
