@@ -11,6 +11,9 @@ import pytest
 from autoenc.models import AutoEncoder, autoencoder, conv1d_net, mlp
 from autoenc.nn import SGD, Adam, BCELoss, CrossEntropyLoss, ModelFileError, fit, load, load_checkpoint, save
 
+# Warnings are errors here: a corrupt file must not leak an open file handle (ResourceWarning).
+pytestmark = pytest.mark.filterwarnings("error")
+
 
 def _ae_data(n=64, d=12, seed=0):
     return np.random.default_rng(seed).uniform(size=(n, d)).astype(np.float32)
