@@ -32,7 +32,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .models import AutoEncoder, autoencoder
-from .nn import History, Linear, ModelFileError, fit, get_loss, get_optimizer, load_checkpoint, predict, save
+from .nn import History, Linear, ModelFileError, Module, fit, get_loss, get_optimizer, load_checkpoint, predict, save
 from .study.spec import SpecError
 
 if TYPE_CHECKING:
@@ -252,6 +252,7 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
             validation_split=float(self.validation_split), progress=self.verbose >= 2, callback=callback,
         )
         model.eval()
+        _release_buffers(model)
         self.model_ = model
         self.history_ = history
         self.n_iter_ = len(history.epoch)
@@ -263,7 +264,7 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         """Codes of ``X``: array of shape (n_samples, latent_size), float32."""
-        return predict(self.model_.encoder, self._input(X))
+        return _predict(self.model_.encoder, self._input(X))
 
     def inverse_transform(self, X: Any) -> np.ndarray:
         """Decode codes ``X`` (n_samples, latent_size) back to input space, float32."""
@@ -274,11 +275,11 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
                 f"{type(self).__name__}.inverse_transform: codes have {Z.shape[1]} features, "
                 f"the model's latent size is {self.model_.latent_size}"
             )
-        return predict(self.model_.decoder, Z)
+        return _predict(self.model_.decoder, Z)
 
     def reconstruct(self, X: Any) -> np.ndarray:
         """``inverse_transform(transform(X))`` in one pass, float32."""
-        return predict(self.model_, self._input(X))
+        return _predict(self.model_, self._input(X))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Per-sample reconstruction error: mean over features of ``(x - x_hat)**2`` (float64).
@@ -287,7 +288,7 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
         scikit-learn's density estimators, whose ``score_samples`` is a log-likelihood.
         """
         X = self._input(X)
-        X_hat = predict(self.model_, X)
+        X_hat = _predict(self.model_, X)
         return np.mean(np.square(X.astype(np.float64) - X_hat.astype(np.float64)), axis=1)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -472,6 +473,23 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
 
 
 # --- helpers ------------------------------------------------------------------------------
+def _release_buffers(model: Module) -> None:
+    """Drop the activations that modules keep for a backward pass: a fitted estimator should
+    not hold (or pickle, or clone into GridSearchCV results) the last batch it saw."""
+    for _, m in model.named_modules():
+        if getattr(m, "_inputs", None):
+            m._inputs = []
+        if getattr(m, "_cache", None) is not None:
+            m._cache = None
+
+
+def _predict(net: Module, X: np.ndarray) -> np.ndarray:
+    try:
+        return predict(net, X)
+    finally:
+        _release_buffers(net)
+
+
 def _jsonable(obj: Any) -> Any:
     """NumPy scalars and tuples to plain JSON types (metadata goes into a JSON header)."""
     if isinstance(obj, dict):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,3 +237,26 @@ def test_pipeline_with_grid_search_over_latent_size():
     assert search.best_estimator_.named_steps["ae"].transform(X).shape[1] == search.best_params_["ae__latent_size"]
     assert search.score(X, y) > 0.9  # two well separated classes
     assert list(search.best_estimator_[:-1].get_feature_names_out())[0] == "autoencoder0"
+
+
+@pytest.mark.needs_fashion
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists()
+                    and not os.environ.get("AUTOENC_DATA_DIR"), reason="Fashion-MNIST not installed")
+def test_example_script_runs_on_a_tiny_subset(capsys):
+    path = Path(__file__).resolve().parents[2] / "examples" / "feature_pipeline.py"
+    spec = importlib.util.spec_from_file_location("feature_pipeline_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--train-subset", "300", "--test-subset", "200", "--epochs", "1", "--latent-size", "8"])
+    out = capsys.readouterr().out
+    assert "autoencoder (8)" in out and "PCA (8)" in out and "k-means ARI" in out
+
+
+def test_fitted_estimator_does_not_keep_activations(fitted):
+    import pickle
+
+    est, X = fitted
+    small = len(pickle.dumps(est))
+    est.transform(np.tile(X, (50, 1)))  # 6,000 rows: would add ~0.5 MB if kept
+    est.score_samples(np.tile(X, (50, 1)))
+    assert len(pickle.dumps(est)) <= small + 1000
