@@ -1,0 +1,94 @@
+"""Where a report's numbers come from: code version, study file, data, libraries, machine."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..study.spec import StudySpec
+
+__all__ = ["collect_provenance", "data_checksum", "git_commit", "library_versions"]
+
+LIBRARIES = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "seaborn", "jinja2", "openTSNE", "joblib")
+
+
+def git_commit(path: Path | None = None) -> str:
+    """``<sha>`` of the checkout holding ``path`` (default: this package), ``+dirty`` when
+    tracked files are modified; ``"n/a"`` outside a git checkout or without git."""
+    where = Path(path or Path(__file__).resolve().parent)
+    try:
+        sha = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "n/a"
+    return f"{sha}+dirty" if dirty else sha or "n/a"
+
+
+def library_versions(names: Sequence[str] = LIBRARIES) -> str:
+    """``python 3.11.9, numpy 2.1.0, ...`` (``not installed`` where missing)."""
+    out = [f"python {platform.python_version()}"]
+    for name in names:
+        try:
+            out.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{name} not installed")
+    return ", ".join(out)
+
+
+def data_checksum(dataset: str) -> str:
+    """``datasets.info(dataset).checksum``, or why it is not available."""
+    try:
+        from .. import datasets
+
+        info = datasets.info(dataset)
+    except Exception as e:  # provenance must never stop a report
+        return f"n/a ({type(e).__name__}: {e})"
+    checksum = getattr(info, "checksum", None)
+    return str(checksum) if checksum else "n/a (the loader records none)"
+
+
+def machine() -> str:
+    return f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs"
+
+
+def collect_provenance(
+    spec: StudySpec,
+    store_root: Path,
+    command: str,
+    *,
+    datasets: Sequence[str] = (),
+    runs: tuple[int, int] = (0, 0),
+    seconds: float | None = None,
+    timings: Mapping[str, float] | None = None,
+) -> list[tuple[str, str]]:
+    """``(label, value)`` rows of the report's provenance footer."""
+    from .. import __version__
+
+    rows = [
+        ("autoenc version", __version__),
+        ("git commit", git_commit()),
+        ("study file", f"{spec.path or '(none)'} (preset {spec.preset})"),
+        ("study file sha256", spec.file_sha256 or "n/a"),
+    ]
+    for name in dict.fromkeys(d for d in datasets if d):
+        rows.append((f"data checksum ({name})", data_checksum(name)))
+    rows += [
+        ("run store", f"{store_root} ({runs[0]} of {runs[1]} runs done)"),
+        ("command", command),
+        ("libraries", library_versions()),
+        ("date", _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")),
+        ("machine", machine()),
+    ]
+    if seconds is not None:
+        detail = ", ".join(f"{k} {v:.1f} s" for k, v in (timings or {}).items() if v >= 0.05)
+        rows.append(("analysis time", f"{seconds:.1f} s" + (f" ({detail})" if detail else "")))
+    return rows

@@ -1,0 +1,679 @@
+"""The generic report frame: content objects, the analysis registry, HTML and Markdown output.
+
+A report is built in three steps:
+
+1. :func:`build_report` reads the run store for the study's grid and collects the generic
+   alerts (failed, missing, interrupted and non-converged runs);
+2. the task's analysis (``ANALYSES[spec.task]``, e.g.
+   :func:`autoenc.report.analysis_autoencoder.analyze`) turns the runs into an
+   :class:`AnalysisResult`: a headline, a verdict table, more alerts and a list of
+   :class:`Section` objects made of paragraphs, :class:`Table` and :class:`FigureRef` blocks;
+3. the same content goes through two Jinja2 templates: ``report.html`` (self-contained,
+   figures embedded as base64 PNG, autoescaped, no JavaScript, nothing from the network) and
+   ``README.md`` (figures as files under ``figures/``), plus ``headline.json`` for the index.
+
+Analyses for other tasks live in ``autoenc/report/analysis_<task>.py`` and define
+``analyze(ctx: ReportContext) -> AnalysisResult``; they are found by name, or registered
+with :func:`register_analysis`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as _dt
+import importlib
+import json
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..study.grid import RunConfig, expand
+from ..study.store import RunStore, StudyResults
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from ..study.spec import StudySpec
+
+__all__ = [
+    "ANALYSES",
+    "Alert",
+    "AnalysisResult",
+    "FigureRef",
+    "ReportContext",
+    "ReportOptions",
+    "Section",
+    "Table",
+    "build_index",
+    "build_report",
+    "format_value",
+    "get_analysis",
+    "register_analysis",
+]
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+FIGURE_DPI = 100
+MAX_LISTED = 12  # runs named one by one in an alert before "... and N more"
+
+
+# --------------------------------------------------------------------------- files
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    Unlike ``mkstemp`` (mode 0600) the file gets the usual umask permissions, so a report
+    folder can be served or shared as it is.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------- content model
+@dataclass
+class Alert:
+    """Something the reader must know before trusting the numbers.
+
+    ``level`` is ``"error"`` (failed runs), ``"warning"`` (missing or non-converged runs,
+    seeds that disagree) or ``"info"``; ``items`` are listed under ``text``.
+    """
+
+    level: str
+    title: str
+    text: str = ""
+    items: list[str] = field(default_factory=list)
+
+
+def format_p(p: float) -> str:
+    """p-values: 3 decimals down to 0.001, then 2 significant digits (``<1e-300`` at underflow)."""
+    if not math.isfinite(p):
+        return "–"
+    if p == 0:
+        return "<1e-300"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def format_value(value: Any, fmt: str | Callable[[Any], str] | None = None) -> str:
+    """One table cell as text.
+
+    ``fmt`` is a callable, a ``format()`` spec (``".3f"``) or one of ``"p"`` (p-value),
+    ``"pct"`` (share as percent), ``"int"``, ``"sci"`` (``1.23e-04``), ``"signed"``
+    (``+0.123``). Without ``fmt`` numbers get a general format with about four significant
+    digits, integers thousands separators, NaN/None an en dash, booleans yes/no.
+    """
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    if callable(fmt):
+        return fmt(value)
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer) and fmt in (None, "int"):
+        return f"{int(value):,}"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(v):
+        return "–"
+    if math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    if fmt == "p":
+        return format_p(v)
+    if fmt == "pct":
+        return f"{v:.1%}"
+    if fmt == "int":
+        return f"{round(v):,}"
+    if fmt == "sci":
+        return f"{v:.2e}"
+    if fmt == "signed":
+        return f"{v:+.3f}"
+    if fmt:
+        return format(v, fmt)
+    a = abs(v)
+    if a == 0:
+        return "0"
+    if a >= 1e5:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:,.1f}"
+    if a >= 1e-3:
+        return f"{v:.4g}"
+    return f"{v:.2e}"
+
+
+_P_COLUMN = re.compile(r"(^p(\b|_| )|p-value|\bp\b|holm)", re.IGNORECASE)
+
+
+@dataclass
+class Table:
+    """A table: a pandas DataFrame or a list of dicts (one per row), formatted at render time.
+
+    Parameters
+    ----------
+    data
+        The rows. A DataFrame's index is shown only with ``index=True``.
+    title, caption
+        Shown above / below the table.
+    formats
+        Column name to a format (see :func:`format_value`). Columns named like p-values
+        (``p``, ``p one-sided``, ``Holm p``) default to ``"p"``.
+    index
+        Show a DataFrame's index as the first column(s).
+    """
+
+    data: Any
+    title: str = ""
+    caption: str = ""
+    formats: dict[str, Any] = field(default_factory=dict)
+    index: bool = False
+
+    def cells(self) -> tuple[list[str], list[list[str]], list[bool]]:
+        """``(header, rows, numeric)``: all cells as text; ``numeric[j]`` right-aligns column j."""
+        records, columns = self._records()
+        rows, numeric = [], []
+        for c in columns:
+            values = [r.get(c) for r in records]
+            numeric.append(
+                all(v is None or isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values)
+                and any(v is not None for v in values)
+            )
+        for r in records:
+            row = []
+            for c in columns:
+                fmt = self.formats.get(c)
+                if fmt is None and _P_COLUMN.search(str(c)):
+                    fmt = "p"
+                row.append(format_value(r.get(c), fmt))
+            rows.append(row)
+        return [str(c) for c in columns], rows, numeric
+
+    def _records(self) -> tuple[list[dict[str, Any]], list[Any]]:
+        data = self.data
+        if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a DataFrame
+            frame = data.reset_index() if self.index else data
+            columns = list(frame.columns)
+            records = [dict(zip(columns, values, strict=True)) for values in frame.itertuples(index=False)]
+            return [{k: _plain(v) for k, v in r.items()} for r in records], columns
+        records = [dict(r) for r in data]
+        columns: list[Any] = []
+        for r in records:
+            columns.extend(k for k in r if k not in columns)
+        return records, columns
+
+    def __len__(self) -> int:
+        return len(self._records()[0])
+
+
+def _plain(v: Any) -> Any:
+    """NumPy scalars to Python ones (so ints stay ints in the formatter)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+@dataclass
+class FigureRef:
+    """A rendered figure: PNG bytes, a file name under ``figures/`` and a caption."""
+
+    name: str
+    png: bytes
+    caption: str = ""
+    alt: str = ""
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+    @property
+    def path(self) -> str:
+        return f"figures/{self.name}.png"
+
+
+@dataclass
+class Section:
+    """A titled part of the report: paragraphs, tables and figures in the order added.
+
+    ``Section("Title", paragraphs=[...], tables=[...], figures=[...])`` adds them in that
+    order; ``add_text`` / ``add_table`` / ``add_figure`` append in any order. Paragraph text
+    is escaped; ``**bold**`` and ```code``` are the only markup.
+    """
+
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[FigureRef] = field(default_factory=list)
+    anchor: str = ""
+    blocks: list[tuple[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.blocks:
+            self.blocks = [("text", p) for p in self.paragraphs]
+            self.blocks += [("table", t) for t in self.tables]
+            self.blocks += [("figure", f) for f in self.figures]
+        if not self.anchor:
+            self.anchor = "sec-" + (re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-") or "x")
+
+    def add_text(self, text: str) -> Section:
+        self.blocks.append(("text", text))
+        return self
+
+    def add_note(self, text: str) -> Section:
+        """A paragraph in small print (exact settings, caveats)."""
+        self.blocks.append(("note", text))
+        return self
+
+    def add_table(self, table: Table) -> Section:
+        self.blocks.append(("table", table))
+        return self
+
+    def add_figure(self, figure: FigureRef | None) -> Section:
+        if figure is not None:
+            self.blocks.append(("figure", figure))
+        return self
+
+    def add_figures(self, figures: Iterable[FigureRef | None]) -> Section:
+        for f in figures:
+            self.add_figure(f)
+        return self
+
+    def figure_refs(self) -> list[FigureRef]:
+        return [b for kind, b in self.blocks if kind == "figure"]
+
+
+@dataclass
+class AnalysisResult:
+    """What a task's analysis hands to the frame.
+
+    ``headline`` is one or two sentences (the index quotes it); ``verdict`` a short phrase;
+    ``verdict_table`` the headline verdict table shown first; ``datasets`` the dataset names
+    whose checksums go into the provenance footer.
+    """
+
+    headline: str
+    verdict: str = ""
+    verdict_table: Table | None = None
+    sections: list[Section] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ReportOptions:
+    """Knobs that trade detail for time; ``None`` means "choose from the data size".
+
+    Attributes
+    ----------
+    tsne_train, tsne_test : int or None
+        Points of the stratified train subset the t-SNE map is fitted on, and test points
+        placed into it (default 2,000 / 1,000; 1,000 / 500 when the train split has fewer
+        than 20,000 images).
+    tsne_models : int or None
+        How many trained models get t-SNE panels (default 2; 1 for small train splits);
+        0 skips t-SNE.
+    probe_train : int
+        Train images for the linear probes (the whole test split is scored).
+    probe_max_iter : int
+        lbfgs iterations of each probe.
+    n_boot : int
+        Bootstrap resamples for the median-difference CIs of the main comparisons.
+    n_jobs : int
+        Threads for openTSNE.
+    data_loader : callable or None
+        ``(data_settings, split) -> (X, y)``; default :func:`autoenc.study.tasks.load_split`
+        (tests inject synthetic data here).
+    use_cache : bool
+        Read and write cached PCA errors, probe accuracies and t-SNE maps in the store root.
+    """
+
+    tsne_train: int | None = None
+    tsne_test: int | None = None
+    tsne_models: int | None = None
+    probe_train: int = 10_000
+    probe_max_iter: int = 200
+    n_boot: int = 2000
+    n_jobs: int = 1
+    data_loader: Callable[[dict[str, Any], str], tuple[np.ndarray, np.ndarray]] | None = None
+    use_cache: bool = True
+
+
+@dataclass
+class ReportContext:
+    """Everything an analysis may use: the spec, the store, the runs, options and helpers."""
+
+    spec: StudySpec
+    store: RunStore
+    results: StudyResults
+    configs: list[RunConfig]
+    report_dir: Path
+    options: ReportOptions
+    verbose: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def log(self, message: str) -> None:
+        if self.verbose:
+            print(f"[report {self.spec.name}] {message}", file=sys.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def timed(self, step: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - start
+            self.log(f"{step}: {self.timings[step]:.1f} s")
+
+    @property
+    def data_settings(self) -> dict[str, Any]:
+        """The ``[data]`` settings of the runs (the first done run's, else the grid's first)."""
+        if self.results.done:
+            return self.results.done[0].config.data
+        return self.configs[0].data if self.configs else dict(self.spec.data)
+
+    def load_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)`` of ``split`` exactly as the runs saw it."""
+        loader = self.options.data_loader
+        if loader is None:
+            from ..study.tasks import load_split as loader
+        return loader(self.data_settings, split)
+
+    def cache_path(self, name: str) -> Path:
+        return self.store.root / "report_cache" / name
+
+    def figure(self, fig: Figure, name: str, caption: str = "", alt: str = "", dpi: int = FIGURE_DPI) -> FigureRef:
+        """Render a matplotlib figure to PNG bytes (and close it)."""
+        import io
+
+        buf = io.BytesIO()
+        try:
+            fig.savefig(buf, format="png", dpi=dpi)
+        finally:
+            if "matplotlib.pyplot" in sys.modules:
+                sys.modules["matplotlib.pyplot"].close(fig)
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "figure"
+        return FigureRef(safe, buf.getvalue(), caption, alt or caption or safe)
+
+
+# --------------------------------------------------------------------------- analysis registry
+AnalysisFn = Callable[[ReportContext], AnalysisResult]
+ANALYSES: dict[str, AnalysisFn] = {}
+"""Task name -> analysis. ``autoencoder`` is in :mod:`.analysis_autoencoder`; a task ``t``
+without an entry is looked up as ``autoenc.report.analysis_t.analyze`` on first use."""
+
+
+def register_analysis(task: str, fn: AnalysisFn) -> None:
+    ANALYSES[task] = fn
+
+
+def get_analysis(task: str) -> AnalysisFn:
+    """The analysis of ``task``; the generic run table if no task-specific one exists."""
+    if task not in ANALYSES:
+        try:
+            module = importlib.import_module(f"{__package__}.analysis_{task}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.analysis_{task}":
+                raise  # the module exists but one of its imports is missing
+            return generic_analysis
+        ANALYSES[task] = module.analyze
+    return ANALYSES[task]
+
+
+def generic_analysis(ctx: ReportContext) -> AnalysisResult:
+    """Fallback for tasks without their own analysis: one row per done run, its metrics."""
+    frame = ctx.results.to_frame()
+    section = Section("Runs", paragraphs=[f"No task-specific analysis for task `{ctx.spec.task}`; "
+                                          "the metrics of every completed run follow."])
+    if len(frame):
+        section.add_table(Table(frame, title="Completed runs"))
+    n = len(ctx.results.done)
+    return AnalysisResult(headline=f"{n} of {len(ctx.configs)} runs completed.", verdict=f"{n} runs",
+                          sections=[section], datasets=[str(ctx.data_settings.get("dataset", ""))])
+
+
+# --------------------------------------------------------------------------- generic alerts
+def _cell(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "(no grid values)"
+
+
+def _listed(items: Sequence[str]) -> list[str]:
+    if len(items) <= MAX_LISTED:
+        return list(items)
+    return [*items[:MAX_LISTED], f"... and {len(items) - MAX_LISTED} more"]
+
+
+def run_alerts(store: RunStore, results: StudyResults, n_configs: int) -> list[Alert]:
+    """Failed, missing (never run or interrupted) and non-converged runs of the grid."""
+    alerts: list[Alert] = []
+    if results.failed:
+        items = []
+        for r in results.failed:
+            lines = [ln for ln in (r.failure or "").strip().splitlines() if ln.strip()]
+            why = lines[-1].strip() if lines else "no error text"
+            items.append(f"{_cell(r.params)} (run {r.run_id}): {why}")
+        alerts.append(Alert("error", f"{len(results.failed)} of {n_configs} runs failed",
+                            "Their cells are left out of the statistics below; rerun them with "
+                            "`sweep --retry-failed`.", _listed(items)))
+    if results.missing:
+        pending = [c for c in results.missing if store.status(c.run_id) == "pending"]
+        partial = [c for c in results.missing if store.status(c.run_id) != "pending"]
+        items = [f"{_cell(c.params)} (run {c.run_id}): not run yet" for c in pending]
+        items += [f"{_cell(c.params)} (run {c.run_id}): interrupted or corrupted, "
+                  f"{store.verify(c.run_id)[1]}" for c in partial]
+        alerts.append(Alert("warning", f"{len(results.missing)} of {n_configs} runs missing",
+                            "The report covers only the completed runs; `sweep` the study again to "
+                            "finish the grid.", _listed(items)))
+    not_converged = [r for r in results.done if r.metrics.get("converged") is False]
+    if not_converged:
+        items = [f"{_cell(r.params)} (run {r.run_id}): epochs {r.metrics.get('epochs_run', '?')}, "
+                 f"final validation loss {format_value(r.metrics.get('final_val_loss'))}" for r in not_converged]
+        alerts.append(Alert("warning", f"{len(not_converged)} runs did not converge",
+                            "Their loss was not finite or improved by less than 1% from the first to "
+                            "the last epoch; they are kept in the statistics.", _listed(items)))
+    if not results.done:
+        alerts.append(Alert("error", "no completed runs", "Nothing to analyse yet: run `sweep` first."))
+    return alerts
+
+
+# --------------------------------------------------------------------------- templating
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def _environment(kind: str):
+    import jinja2
+    from markupsafe import Markup, escape
+
+    def inline_html(text: str) -> Markup:
+        # escape first, then turn the two allowed markers into tags: user text cannot add markup
+        s = str(escape(text))
+        s = _CODE.sub(r"<code>\1</code>", s)
+        return Markup(_BOLD.sub(r"<strong>\1</strong>", s))
+
+    if kind == "html":
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                                 undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        env.filters["inline"] = inline_html
+    else:
+        # Markdown renders inline HTML, so every interpolated value is escaped unless marked safe
+        def finalize(value: Any) -> Any:
+            return value if isinstance(value, Markup) else md_escape(value)
+
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=False, finalize=finalize,
+                                 undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                 keep_trailing_newline=True)
+        env.filters["cell"] = lambda v: Markup(md_escape(v).replace("|", "\\|").replace("\n", " "))
+        env.filters["inline"] = lambda v: Markup(md_escape(v))
+    return env
+
+
+def md_escape(value: Any) -> str:
+    """Text for Markdown: ``&``, ``<`` and ``>`` as entities, so no raw HTML gets through."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _table_view(table: Table) -> dict[str, Any]:
+    header, rows, numeric = table.cells()
+    return {"title": table.title, "caption": table.caption, "header": header, "rows": rows, "numeric": numeric}
+
+
+def _view(result: AnalysisResult, alerts: list[Alert], spec: StudySpec, provenance: list[tuple[str, str]],
+          title: str) -> dict[str, Any]:
+    sections = []
+    for s in result.sections:
+        blocks = []
+        for kind, b in s.blocks:
+            if kind == "table":
+                blocks.append({"kind": "table", **_table_view(b)})
+            elif kind == "figure":
+                blocks.append({"kind": "figure", "figure": b})
+            else:
+                blocks.append({"kind": kind, "text": str(b)})
+        sections.append({"title": s.title, "anchor": s.anchor, "blocks": blocks})
+    return {
+        "title": title,
+        "study": spec.name,
+        "description": spec.description,
+        "preset": spec.preset,
+        "headline": result.headline,
+        "verdict_table": _table_view(result.verdict_table) if result.verdict_table is not None else None,
+        "alerts": alerts,
+        "sections": sections,
+        "provenance": provenance,
+    }
+
+
+# --------------------------------------------------------------------------- entry points
+def build_report(
+    store_root: Path,
+    report_dir: Path,
+    *,
+    spec: StudySpec,
+    command: str,
+    options: ReportOptions | None = None,
+    verbose: bool | None = None,
+) -> Path:
+    """Write ``report.html``, ``README.md``, ``figures/`` and ``headline.json`` for ``spec``.
+
+    Parameters
+    ----------
+    store_root
+        The study's run store (``<out>/<study>``).
+    report_dir
+        Where the report goes (created).
+    spec
+        The resolved study; its grid decides which runs the report expects.
+    command
+        The command line that produced the report (provenance footer).
+    options
+        Detail/time trade-offs, see :class:`ReportOptions`.
+    verbose
+        Log each step's time to stderr (default: ``$AUTOENC_REPORT_VERBOSE``).
+
+    Returns
+    -------
+    pathlib.Path
+        Path of ``report.html``.
+    """
+    from .provenance import collect_provenance
+
+    start = time.perf_counter()
+    store_root, report_dir = Path(store_root), Path(report_dir)
+    store = RunStore(store_root)
+    configs = expand(spec)
+    results = store.results(configs)
+    if verbose is None:
+        verbose = bool(os.environ.get("AUTOENC_REPORT_VERBOSE"))
+    ctx = ReportContext(spec, store, results, configs, report_dir, options or ReportOptions(), verbose=verbose)
+    alerts = run_alerts(store, results, len(configs))
+    if results.done:
+        result = get_analysis(spec.task)(ctx)
+    else:
+        result = AnalysisResult(headline=f"No completed runs yet (0 of {len(configs)}).", verdict="no runs")
+    alerts += result.alerts
+    seconds = time.perf_counter() - start
+    provenance = collect_provenance(spec, store_root, command, datasets=result.datasets or
+                                    [str(ctx.data_settings.get("dataset", ""))],
+                                    runs=(len(results.done), len(configs)), seconds=seconds,
+                                    timings={**ctx.timings, **result.timings})
+    title = f"{spec.name}: {spec.description}" if len(spec.description) < 80 else spec.name
+    view = _view(result, alerts, spec, provenance, title)
+
+    report_dir.mkdir(parents=True, exist_ok=True)
+    figures = [f for s in result.sections for f in s.figure_refs()]
+    names = [f.name for f in figures]
+    if len(set(names)) != len(names):
+        raise ValueError(f"figure names repeat in the {spec.task} analysis: {sorted(names)}")
+    fig_dir = report_dir / "figures"
+    for f in figures:
+        write_atomic(fig_dir / f"{f.name}.png", f.png)
+    if fig_dir.is_dir():  # figures of an earlier render that this one no longer has
+        for old in fig_dir.glob("*.png"):
+            if old.stem not in set(names):
+                old.unlink()
+    html = _environment("html").get_template("report.html.j2").render(**view)
+    md = _environment("md").get_template("report.md.j2").render(**view)
+    write_atomic(report_dir / "report.html", html)
+    write_atomic(report_dir / "README.md", md)
+    headline = {"study": spec.name, "headline": result.headline, "verdict": result.verdict, "preset": spec.preset,
+                "description": spec.description}
+    write_atomic(report_dir / "headline.json", json.dumps(headline, indent=2) + "\n")
+    ctx.log(f"written in {time.perf_counter() - start:.1f} s: {report_dir / 'report.html'}")
+    return report_dir / "report.html"
+
+
+def build_index(report_root: Path) -> Path:
+    """Write ``index.html`` and ``README.md`` in ``report_root`` linking every study report below it.
+
+    Each report folder (one holding ``report.html``) contributes one line: its study name,
+    the headline from its ``headline.json`` and links to ``report.html`` / ``README.md``.
+    """
+    report_root = Path(report_root)
+    report_root.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for html in sorted(report_root.rglob("report.html")):
+        folder = html.parent
+        if folder == report_root:
+            continue
+        meta: dict[str, Any] = {}
+        with contextlib.suppress(OSError, json.JSONDecodeError):
+            meta = json.loads((folder / "headline.json").read_text())
+        rel = folder.relative_to(report_root).as_posix()
+        entries.append({
+            "study": str(meta.get("study", folder.name)),
+            "headline": str(meta.get("headline", "(no headline.json)")),
+            "verdict": str(meta.get("verdict", "")),
+            "html": f"{rel}/report.html",
+            "md": f"{rel}/README.md" if (folder / "README.md").is_file() else None,
+        })
+    view = {"entries": entries, "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    write_atomic(report_root / "index.html", _environment("html").get_template("index.html.j2").render(**view))
+    write_atomic(report_root / "README.md", _environment("md").get_template("index.md.j2").render(**view))
+    return report_root / "index.html"
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A DataFrame as a list of dicts with plain Python scalars."""
+    return [{k: _plain(v) for k, v in r.items()} for r in frame.to_dict(orient="records")]

@@ -1,0 +1,341 @@
+"""The report frame and the autoencoder analysis on a small synthetic run store.
+
+The store is written directly (``RunStore.prepare`` / ``mark_done``) with real, untrained
+tiny autoencoders on 8x8 synthetic images, so these tests need no dataset and take seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autoenc.report import (
+    ANALYSES,
+    ReportOptions,
+    Section,
+    Table,
+    build_index,
+    build_report,
+    format_value,
+    get_analysis,
+    register_analysis,
+)
+from autoenc.report.render import generic_analysis
+from autoenc.stats import reconstruction_metrics
+from autoenc.study.grid import expand
+from autoenc.study.spec import load_spec
+from autoenc.study.store import RunStore, atomic_write_json, atomic_write_text
+from autoenc.study.tasks import RunContext
+from autoenc.study.tasks.autoencoder import build
+
+N_TRAIN, N_TEST, SIDE = 600, 300, 8
+EVIL = "<script>alert('x')</script> & <b>bold</b>"
+
+STUDY = f"""
+[study]
+name = "synth_ae"
+description = "Synthetic autoencoders {EVIL}"
+task = "autoencoder"
+
+[data]
+dataset = "synthetic_squares"
+
+[model]
+widths = [32]
+activation = "relu"
+output_activation = "sigmoid"
+
+[train]
+epochs = 3
+validation_split = 0.1
+
+[grid]
+depth = [1, 2]
+latent_size = [8, 4]
+loss = ["mse", "bce"]
+seed = [0, 1]
+"""
+
+
+def synthetic_data(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """10 classes of 8x8 images: class c is a bright bar at row c % 8 (+ noise)."""
+    n = N_TRAIN if split == "train" else N_TEST
+    rng = np.random.default_rng(0 if split == "train" else 1)
+    y = np.arange(n) % 10
+    X = rng.uniform(0, 0.2, size=(n, SIDE, SIDE))
+    for i, c in enumerate(y):
+        X[i, c % SIDE, :] = 0.9
+        if c >= SIDE:
+            X[i, :, c % SIDE] = 0.8
+    return X.reshape(n, -1).astype(np.float32), y
+
+
+def loader(data: dict, split: str) -> tuple[np.ndarray, np.ndarray]:
+    return synthetic_data(split)
+
+
+def failing_loader(data: dict, split: str) -> tuple[np.ndarray, np.ndarray]:
+    raise FileNotFoundError("no data on this machine (test)")
+
+
+def write_run(store: RunStore, config, converged: bool = True) -> None:
+    """A done run as the autoencoder task would leave it, with an untrained model."""
+    run_dir = store.prepare(config)
+    X_test, y_test = synthetic_data("test")
+    model = build(config, SIDE * SIDE)
+    m = reconstruction_metrics(X_test, model.forward(X_test))
+    if config.train["loss"] == "bce":  # untrained twins of the MSE runs: make the losses differ a little
+        rng = np.random.default_rng(config.seed + 10 * config.model["latent_size"])
+        m["mse"] = m["mse"] * rng.uniform(0.93, 1.03, size=len(m["mse"]))
+    ctx = RunContext(run_dir)
+    ctx.save_arrays("per_image.npz", test_mse=m["mse"], test_bce=m["bce"], test_labels=y_test)
+    ctx.save_model(model, None, {"task": "autoencoder", "input_size": SIDE * SIDE})
+    base = 0.05 if config.train["loss"] == "mse" else 0.4
+    lines = ["epoch,train_loss,val_loss,wall_seconds"]
+    lines += [f"{e},{base / e!r},{base / e * 1.1!r},0.1" for e in (1, 2, 3)]
+    atomic_write_text(run_dir / "history.csv", "\n".join(lines) + "\n")
+    atomic_write_json(run_dir / "metrics.json", {
+        "test_mse_mean": float(m["mse"].mean()), "test_sse_mean": float(m["sse"].mean()),
+        "test_bce_mean": float(m["bce"].mean()), "converged": converged, "epochs_run": 3,
+        "final_val_loss": base / 3, "train_seconds": 0.5,
+    })
+    store.mark_done(config.run_id)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    path = root / "synth_ae.toml"
+    path.write_text(STUDY)
+    spec = load_spec(path)
+    store = RunStore(root / "runs" / spec.name)
+    for i, config in enumerate(expand(spec)):
+        write_run(store, config, converged=i != 3)
+    return spec, store
+
+
+def small_options(**kw) -> ReportOptions:
+    defaults = dict(tsne_train=200, tsne_test=100, tsne_models=1, probe_train=300, probe_max_iter=50, n_boot=200,
+                    data_loader=loader)
+    return ReportOptions(**{**defaults, **kw})
+
+
+@pytest.fixture(scope="module")
+def report(study, tmp_path_factory):
+    spec, store = study
+    out = tmp_path_factory.mktemp("report") / "synth_ae"
+    html = build_report(store.root, out, spec=spec, command="pytest <synthetic>", options=small_options())
+    return html, spec, store
+
+
+SECTIONS = ["Runs and settings", "BCE-trained vs MSE-trained: paired per-image comparison",
+            "Error table in the original study's three scales", "Autoencoder vs PCA", "Error vs latent size",
+            "Learning curves", "Reconstructions", "t-SNE maps", "Codes as features"]
+
+
+# --------------------------------------------------------------------------- formatting
+def test_format_value():
+    assert format_value(float("nan")) == "–"
+    assert format_value(None) == "–"
+    assert format_value(12345) == "12,345"
+    assert format_value(True) == "yes"
+    assert format_value(0.0123456) == "0.01235"
+    assert format_value(1.5e-5) == "1.50e-05"
+    assert format_value(123456.7) == "123,457"
+    assert format_value(0.5, "pct") == "50.0%"
+    assert format_value(3e-20, "p") == "3.0e-20"
+    assert format_value(0.0312, "p") == "0.031"
+    assert format_value(0.0, "p") == "<1e-300"
+    assert format_value(0.25, "+.2f") == "+0.25"
+
+
+def test_table_from_frame_and_records():
+    import pandas as pd
+
+    frame = pd.DataFrame({"latent": [64, 16], "p two-sided": [1e-8, 0.2], "name": ["a", "b"]})
+    header, rows, numeric = Table(frame).cells()
+    assert header == ["latent", "p two-sided", "name"]
+    assert rows == [["64", "1.0e-08", "a"], ["16", "0.200", "b"]]
+    assert numeric == [True, True, False]
+    header, rows, _ = Table([{"a": 1}, {"a": 2, "b": 0.5}]).cells()
+    assert header == ["a", "b"] and rows[0] == ["1", "–"]
+
+
+def test_registry_dispatch():
+    from autoenc.report import analysis_autoencoder
+
+    assert get_analysis("autoencoder") is analysis_autoencoder.analyze
+    assert ANALYSES["autoencoder"] is analysis_autoencoder.analyze
+    assert get_analysis("no_such_task_xyz") is generic_analysis
+    sentinel = object()
+    register_analysis("dummy_task", sentinel)  # type: ignore[arg-type]
+    try:
+        assert get_analysis("dummy_task") is sentinel
+    finally:
+        ANALYSES.pop("dummy_task")
+
+
+def test_section_block_order():
+    s = Section("T", paragraphs=["p1"], tables=[Table([{"a": 1}])])
+    s.add_text("p2")
+    assert [k for k, _ in s.blocks] == ["text", "table", "text"]
+    assert s.anchor == "sec-t"
+
+
+# --------------------------------------------------------------------------- the report
+def test_report_has_every_section(report):
+    html_path, spec, _ = report
+    html = html_path.read_text()
+    for title in SECTIONS:
+        assert f"<h2>{title.replace(chr(39), '&#39;')}</h2>" in html, title
+    md = (html_path.parent / "README.md").read_text()
+    for title in SECTIONS:
+        assert f"## {title}" in md, title
+    assert "Verdicts per cell" in html and "Provenance" in html
+    # headline first: verdict table before the first section
+    assert html.index("Verdicts per cell") < html.index("<h2>Runs and settings</h2>")
+    meta = json.loads((html_path.parent / "headline.json").read_text())
+    assert meta["study"] == "synth_ae" and meta["headline"] and meta["verdict"]
+
+
+def test_report_alerts_non_converged(report):
+    html = report[0].read_text()
+    assert "1 runs did not converge" in html
+    assert "runs missing" not in html
+
+
+def test_description_is_escaped(report):
+    html_path = report[0]
+    html = html_path.read_text()
+    assert "<script" not in html.lower()  # neither the study's text nor any script of ours
+    assert "&lt;script&gt;" in html
+    assert "<b>bold</b>" not in html
+    md = (html_path.parent / "README.md").read_text()
+    assert "<script" not in md and "&lt;script&gt;" in md
+
+
+def test_html_loads_nothing_from_network(report):
+    html = report[0].read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.IGNORECASE)
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//", html, re.IGNORECASE)
+    assert "@import" not in html
+    srcs = re.findall(r"""<img[^>]*\ssrc="([^"]*)\"""", html)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    hrefs = re.findall(r"""href="([^"]*)\"""", html)
+    assert all(h.startswith("#") for h in hrefs)
+
+
+def test_markdown_images_resolve(report):
+    folder = report[0].parent
+    md = (folder / "README.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert len(links) >= 8
+    for link in links:
+        assert not link.startswith(("http:", "https:", "/"))
+        assert (folder / link).is_file(), link
+    pngs = {p.name for p in (folder / "figures").glob("*.png")}
+    assert pngs == {Path(link).name for link in links}  # no stale figures
+    html = report[0].read_text()
+    assert html.count("<img ") == len(links)
+
+
+def test_pca_cache_written_and_reused(report):
+    _, spec, store = report
+    cache = store.root / "pca_baseline.npz"
+    assert cache.is_file()
+    with np.load(cache, allow_pickle=False) as z:
+        assert {"k8_mse", "k4_mse", "data_key"} <= set(z.files)
+        assert z["k8_mse"].shape == (N_TEST,)
+
+
+def test_report_without_data_still_renders(study, tmp_path):
+    spec, store = study
+    html = build_report(store.root, tmp_path / "r", spec=spec, command="pytest",
+                        options=small_options(data_loader=failing_loader, use_cache=False))
+    text = html.read_text()
+    assert "PCA baseline not computed" in text
+    assert "not produced" in text
+    assert "Paired per-image comparison".lower() in text.lower()
+
+
+def test_partial_store(study, tmp_path):
+    spec, store = study
+    # a copy of the store with: two runs deleted (missing), one failed, one cell with only MSE runs
+    root = tmp_path / "partial"
+    shutil.copytree(store.root, root)
+    partial = RunStore(root)
+    configs = expand(spec)
+    by = {(c.params["depth"], c.params["latent_size"], c.params["loss"], c.params["seed"]): c for c in configs}
+    for key in [(1, 4, "bce", 0), (1, 4, "bce", 1)]:  # cell depth 1, k=4: only MSE left
+        partial.clear(by[key].run_id)
+    failed = by[(2, 8, "mse", 1)]
+    partial.clear(failed.run_id)
+    partial.prepare(failed)
+    partial.mark_failed(failed.run_id, "Traceback (most recent call last):\nFloatingPointError: loss is nan\n")
+    interrupted = by[(2, 4, "bce", 1)]
+    (partial.run_dir(interrupted.run_id) / "DONE").unlink()
+    html = build_report(root, tmp_path / "report", spec=spec, command="pytest", options=small_options())
+    text = html.read_text()
+    assert "3 of 16 runs missing" in text
+    assert "not run yet" in text and "interrupted or corrupted" in text
+    assert "1 of 16 runs failed" in text and "FloatingPointError: loss is nan" in text
+    assert "cells without both losses" in text and "only MSE-trained runs" in text
+    md = (html.parent / "README.md").read_text()
+    assert "runs missing" in md
+
+
+def test_store_without_done_runs(study, tmp_path):
+    spec, _ = study
+    html = build_report(tmp_path / "empty", tmp_path / "r", spec=spec, command="pytest", options=small_options())
+    text = html.read_text()
+    assert "no completed runs" in text and "16 of 16 runs missing" in text
+
+
+def test_index_links_every_report(report, tmp_path):
+    html_path = report[0]
+    root = tmp_path / "reports"
+    shutil.copytree(html_path.parent, root / "synth_ae")
+    (root / "other" / "report").mkdir(parents=True)
+    (root / "other" / "report" / "report.html").write_text("<html></html>")
+    index = build_index(root)
+    text = index.read_text()
+    assert 'href="synth_ae/report.html"' in text and 'href="other/report/report.html"' in text
+    assert "(no headline.json)" in text
+    meta = json.loads((root / "synth_ae" / "headline.json").read_text())
+    assert meta["headline"].split(".")[0] in text
+    md = (root / "README.md").read_text()
+    for link in re.findall(r"\]\(([^)]+)\)", md):
+        assert (root / link).is_file(), link
+
+
+def chromium_broken_images(html_path: Path, tmp_path: Path) -> tuple[int, int]:
+    """(images, broken images) of ``html_path`` as loaded by headless Chromium.
+
+    The report has no JavaScript; a test copy gets a tiny script that writes the counts into
+    the DOM, which ``--dump-dom`` prints after the page has loaded.
+    """
+    probe = ("<script>window.addEventListener('load', () => { const imgs = [...document.images];"
+             "const bad = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).length;"
+             "const p = document.createElement('pre'); p.id = 'img-check';"
+             "p.textContent = 'IMAGES ' + imgs.length + ' BROKEN ' + bad; document.body.appendChild(p); });</script>")
+    copy = tmp_path / "check.html"
+    copy.write_text(html_path.read_text().replace("</body>", probe + "</body>"))
+    out = subprocess.run(["/usr/bin/chromium", "--headless", "--disable-gpu", "--no-sandbox", "--dump-dom",
+                          "--virtual-time-budget=10000", copy.as_uri()], capture_output=True, text=True, timeout=120)
+    m = re.search(r"IMAGES (\d+) BROKEN (\d+)", out.stdout)
+    assert m, f"no image check in the DOM; chromium said: {out.stderr[-2000:]}"
+    return int(m.group(1)), int(m.group(2))
+
+
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="headless Chromium not installed")
+def test_html_images_load_in_chromium(report, tmp_path):
+    html_path = report[0]
+    n, broken = chromium_broken_images(html_path, tmp_path)
+    assert n == html_path.read_text().count("<img ") and n >= 8
+    assert broken == 0
