@@ -931,7 +931,13 @@ def reconstruction_mosaic(rows: list[tuple[str, np.ndarray, str]], column_labels
     side = math.isqrt(rows[0][1].shape[1])
     gap, m = 2, len(rows[0][1])
     cell = side + gap
-    canvas = np.ones((len(rows) * cell + gap, m * cell + gap, 3))
+    tops, y = [], gap
+    for r, (label, _, _) in enumerate(rows):
+        if r and label.endswith(": original"):  # a new block of examples: leave a wider gap
+            y += side // 3
+        tops.append(y)
+        y += cell
+    canvas = np.ones((y, m * cell + gap, 3))
     viridis = colormaps["viridis"]
     for r, (_, arr, kind) in enumerate(rows):
         arr = np.asarray(arr, dtype=np.float64).reshape(m, -1)
@@ -948,13 +954,13 @@ def reconstruction_mosaic(rows: list[tuple[str, np.ndarray, str]], column_labels
                 rgb[top: top + tile.shape[0], left: left + tile.shape[1]] = viridis(tile)[..., :3]
             else:
                 rgb = np.repeat(np.clip(arr[c].reshape(side, side), 0, 1)[..., None], 3, axis=2)
-            y0, x0 = gap + r * cell, gap + c * cell
+            y0, x0 = tops[r], gap + c * cell
             canvas[y0: y0 + side, x0: x0 + side] = rgb
-    fig = new_figure(cell_inches * m + 1.9, cell_inches * len(rows) + 0.7)
+    fig = new_figure(cell_inches * m + 1.9, cell_inches * y / cell + 0.7)
     ax = fig.subplots()
     ax.imshow(canvas, interpolation="nearest")
-    ax.set_yticks([gap + r * cell + side / 2 for r in range(len(rows))], [label for label, _, _ in rows], fontsize=8)
-    ax.set_xticks([gap + c * cell + side / 2 for c in range(m)], column_labels[:m], fontsize=8, rotation=30,
+    ax.set_yticks([t + side / 2 for t in tops], [label for label, _, _ in rows], fontsize=9)
+    ax.set_xticks([gap + c * cell + side / 2 for c in range(m)], column_labels[:m], fontsize=9, rotation=30,
                   ha="left")
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
@@ -1124,9 +1130,13 @@ def _verdicts(data: StudyData, runs: pd.DataFrame, comp: list[CellComparison], p
         cells = [r for r in pca_rows if r["latent"] == latent]
         if cells:
             (beat_latents if any(r["verdict"] == "beats PCA" for r in cells) else not_beat).append(latent)
-    if beat_latents or not_beat:
-        parts.append("The autoencoder beats PCA at latent size " + (", ".join(map(str, beat_latents)) or "none")
-                     + (f" (not at {', '.join(map(str, not_beat))})" if not_beat else "") + ".")
+    if beat_latents and not not_beat:
+        parts.append(f"The autoencoder beats PCA at every latent size ({', '.join(map(str, beat_latents))}).")
+    elif beat_latents:
+        parts.append(f"The autoencoder beats PCA at latent size {', '.join(map(str, beat_latents))}, not at "
+                     f"{', '.join(map(str, not_beat))}.")
+    elif not_beat:
+        parts.append(f"The autoencoder does not beat PCA at any latent size ({', '.join(map(str, not_beat))}).")
     best = runs.groupby(["depth", "latent_size", "loss"])["l2_mean"].mean()
     per_latent = best.groupby(level="latent_size").min()
     if original and original.get("metric") == "l2" and len(per_latent):

@@ -56,6 +56,17 @@ def data_checksum(dataset: str) -> str:
     return str(checksum) if checksum else "n/a (the loader records none)"
 
 
+def shown_path(path: Path | str | None) -> str:
+    """``path`` relative to the working directory when it lies below it (reports get published)."""
+    if path is None:
+        return "(none)"
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(p)
+
+
 def machine() -> str:
     return f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs"
 
@@ -76,13 +87,13 @@ def collect_provenance(
     rows = [
         ("autoenc version", __version__),
         ("git commit", git_commit()),
-        ("study file", f"{spec.path or '(none)'} (preset {spec.preset})"),
+        ("study file", f"{shown_path(spec.path)} (preset {spec.preset})"),
         ("study file sha256", spec.file_sha256 or "n/a"),
     ]
     for name in dict.fromkeys(d for d in datasets if d):
         rows.append((f"data checksum ({name})", data_checksum(name)))
     rows += [
-        ("run store", f"{store_root} ({runs[0]} of {runs[1]} runs done)"),
+        ("run store", f"{shown_path(store_root)} ({runs[0]} of {runs[1]} runs done)"),
         ("command", command),
         ("libraries", library_versions()),
         ("date", _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")),

@@ -359,6 +359,21 @@ class ReportOptions:
     data_loader: Callable[[dict[str, Any], str], tuple[np.ndarray, np.ndarray]] | None = None
     use_cache: bool = True
 
+    @classmethod
+    def from_env(cls, text: str | None = None) -> ReportOptions:
+        """Options from ``$AUTOENC_REPORT_OPTIONS`` (or ``text``), e.g. ``"tsne_train=3000,tsne_models=2"``."""
+        text = os.environ.get("AUTOENC_REPORT_OPTIONS", "") if text is None else text
+        kwargs: dict[str, Any] = {}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            key, _, value = item.partition("=")
+            key = key.strip()
+            if key not in cls.__dataclass_fields__ or key == "data_loader" or not value.strip():
+                allowed = sorted(k for k in cls.__dataclass_fields__ if k != "data_loader")
+                raise ValueError(f"AUTOENC_REPORT_OPTIONS: {item!r} is not KEY=VALUE with KEY in {allowed}")
+            value = value.strip()
+            kwargs[key] = value.lower() in ("1", "true", "yes") if key == "use_cache" else int(value)
+        return cls(**kwargs)
+
 
 @dataclass
 class ReportContext:
@@ -592,6 +607,9 @@ def build_report(
     verbose
         Log each step's time to stderr (default: ``$AUTOENC_REPORT_VERBOSE``).
 
+    Without ``options``, ``$AUTOENC_REPORT_OPTIONS`` (``"tsne_train=3000,n_boot=5000"``)
+    adjusts the defaults, so the command line can change them too.
+
     Returns
     -------
     pathlib.Path
@@ -606,7 +624,7 @@ def build_report(
     results = store.results(configs)
     if verbose is None:
         verbose = bool(os.environ.get("AUTOENC_REPORT_VERBOSE"))
-    ctx = ReportContext(spec, store, results, configs, report_dir, options or ReportOptions(), verbose=verbose)
+    ctx = ReportContext(spec, store, results, configs, report_dir, options or ReportOptions.from_env(), verbose=verbose)
     alerts = run_alerts(store, results, len(configs))
     if results.done:
         result = get_analysis(spec.task)(ctx)

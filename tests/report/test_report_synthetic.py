@@ -339,3 +339,22 @@ def test_html_images_load_in_chromium(report, tmp_path):
     n, broken = chromium_broken_images(html_path, tmp_path)
     assert n == html_path.read_text().count("<img ") and n >= 8
     assert broken == 0
+
+
+def test_options_from_env(monkeypatch):
+    o = ReportOptions.from_env("tsne_train=300, tsne_models=0,use_cache=false")
+    assert (o.tsne_train, o.tsne_models, o.use_cache) == (300, 0, False)
+    with pytest.raises(ValueError, match="bogus"):
+        ReportOptions.from_env("bogus=1")
+    monkeypatch.setenv("AUTOENC_REPORT_OPTIONS", "n_boot=50")
+    assert ReportOptions.from_env().n_boot == 50
+
+
+def test_single_seed_grid(study, tmp_path):
+    spec, store = study
+    one_seed = load_spec(spec.path, overrides=["grid.seed=[0]"])
+    html = build_report(store.root, tmp_path / "r", spec=one_seed, command="pytest",
+                        options=small_options(tsne_models=0))
+    text = html.read_text()
+    assert "1 seed" in text and "t-SNE maps skipped" in text
+    assert "seeds disagree in" not in text
