@@ -413,6 +413,11 @@ def _error_tables(data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str, 
             row.update({f"k={k}": "not reported" for k in data.latents})
             row["range of means"] = f"{lo:g}–{hi:g} (std {slo:g}–{shi:g})"
             rows.append(row)
+        elif original:
+            row = {"model": "original (as reported)"}
+            row.update({f"k={k}": "–" for k in data.latents})
+            row["range of means"] = f"reported on the {original.get('metric', '?').upper()} scale only"
+            rows.append(row)
         row = {"model": "PCA, k components"}
         pca_means = []
         for k in data.latents:
@@ -1122,9 +1127,10 @@ def _verdicts(data: StudyData, runs: pd.DataFrame, comp: list[CellComparison], p
     effects = [abs(c.main.rank_biserial) for c in comp if math.isfinite(c.main.rank_biserial)]
     parts = []
     if n:
-        parts.append(f"Per-image MSE, BCE- vs MSE-trained: BCE better in {wins_a} of {n} cells, MSE better in "
-                     f"{wins_b}, neither clearly in {n - wins_a - wins_b}"
-                     + (f" (|rank-biserial| up to {max(effects):.2f})" if effects else "") + ".")
+        parts.append(f"On per-image test MSE, BCE-trained autoencoders beat MSE-trained ones in {wins_a} of {n} "
+                     f"(depth, latent) cells, MSE-trained win in {wins_b}, and {n - wins_a - wins_b} are unclear "
+                     "(seeds disagree or no significant difference)"
+                     + (f"; |rank-biserial| ≤ {max(effects):.2f}" if effects else "") + ".")
     beat_latents, not_beat = [], []
     for latent in data.latents:
         cells = [r for r in pca_rows if r["latent"] == latent]

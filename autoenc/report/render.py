@@ -551,7 +551,8 @@ def md_escape(value: Any) -> str:
 
 def _table_view(table: Table) -> dict[str, Any]:
     header, rows, numeric = table.cells()
-    return {"title": table.title, "caption": table.caption, "header": header, "rows": rows, "numeric": numeric}
+    return {"title": table.title.strip(), "caption": table.caption.strip(), "header": header, "rows": rows,
+            "numeric": numeric}
 
 
 def _view(result: AnalysisResult, alerts: list[Alert], spec: StudySpec, provenance: list[tuple[str, str]],
