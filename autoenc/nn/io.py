@@ -3,9 +3,11 @@ and a format version. Loading never unpickles and rejects files that do not matc
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
-import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,21 +36,31 @@ class Checkpoint:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def atomic_savez(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez`` to a temporary file in the same folder, then rename (all or nothing)."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write through a temporary file in the same folder, fsync, then rename: readers see
+    the old file or the new one, never half of it. Permissions follow the umask (not the
+    0600 of ``mkstemp``), so stores and reports can be shared as they are."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_savez(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` into memory, then ``atomic_write_bytes`` (all or nothing)."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def save(

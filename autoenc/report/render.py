@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..nn.io import atomic_write_bytes
 from ..study.grid import RunConfig, expand
 from ..study.store import RunStore, StudyResults
 
@@ -45,22 +46,6 @@ if TYPE_CHECKING:
 
     from ..study.spec import StudySpec
 
-__all__ = [
-    "ANALYSES",
-    "Alert",
-    "AnalysisResult",
-    "FigureRef",
-    "ReportContext",
-    "ReportOptions",
-    "Section",
-    "Table",
-    "build_index",
-    "build_report",
-    "format_value",
-    "get_analysis",
-    "register_analysis",
-]
-
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FIGURE_DPI = 100
 MAX_LISTED = 12  # runs named one by one in an alert before "... and N more"
@@ -68,26 +53,8 @@ MAX_LISTED = 12  # runs named one by one in an alert before "... and N more"
 
 # --------------------------------------------------------------------------- files
 def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    Unlike ``mkstemp`` (mode 0600) the file gets the usual umask permissions, so a report
-    folder can be served or shared as it is.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Atomic write (see ``autoenc.nn.io.atomic_write_bytes``); text is written as UTF-8."""
+    atomic_write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)
 
 
 # --------------------------------------------------------------------------- content model
