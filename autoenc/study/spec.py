@@ -47,6 +47,24 @@ def _positive_ints(v: Any) -> str | None:
     return None
 
 
+def _variants(v: Any) -> str | None:
+    """``[model.variants.<name>]``: each a table of model/train settings (a network and its recipe)."""
+    for name, table in v.items():
+        if not isinstance(table, dict) or not table:
+            return f"must be tables of model/train settings; {name!r} is {table!r}"
+        for key, value in table.items():
+            section = "model" if key in SCHEMA["model"] else "train" if key in SCHEMA["train"] else None
+            if section is None or key in ("variant", "variants"):
+                return f"{name!r}: unknown key {key!r} (a variant sets [model] or [train] keys)"
+            types, check = SCHEMA[section][key]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                return f"{name!r}: {key} = {value!r} must be {'/'.join(t.__name__ for t in types)}"
+            problem = check(value) if check is not None else None
+            if problem:
+                return f"{name!r}: {key} = {value!r} {problem}"
+    return None
+
+
 SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "study": {
         "name": ((str,), None),
@@ -80,6 +98,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "channels": ((int,), _positive),
         "k_size": ((int,), _positive),
         "pool": ((int,), _positive),
+        # named bundles of model/train settings; [grid].variant picks one per run (they override the rest)
+        "variants": ((dict,), _variants),
+        "variant": ((str,), None),
     },
     "train": {
         "loss": ((str,), _one_of("mse", "bce", "bce_logits", "cross_entropy", "nll")),
@@ -93,6 +114,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "validation_split": (_NUM, _fraction),
         "patience": ((int,), _positive),
         "lr_decay": (_NUM, _positive),
+        # classifier: fresh random small rotations/scalings/shifts of the training images each epoch
+        "augment": ((str,), _one_of("none", "affine")),
     },
 }
 SECTIONS = ("data", "model", "train")

@@ -1,0 +1,551 @@
+"""Analysis of the classifier task: XOR, linear classification, MNIST and USPS digits, Conv1D.
+
+Everything comes from the run store: each done run's ``metrics.json`` (accuracies, confusion
+matrix), ``history.csv`` (loss and accuracy per epoch), ``predictions.npz`` (predicted class
+and its probability per test sample) and ``model.npz`` (decision boundaries); the test
+split is reloaded only for the images and the 2-D points.
+
+A *cell* is one combination of grid values other than the seed; seeds are the replicates.
+Per cell the report gives the median test accuracy (the bar of the study) and the mean with
+a two-sided 95% Student-t interval over seeds (``mean ± t(0.975, n-1) · sd / sqrt(n)``).
+
+"Original vs now" rows come from the study file::
+
+    [study.original.<row>]
+    what = "XOR, Linear(2,10)-TanH-Linear(10,1)-Sigmoid, full batch"
+    original = 0.995          # the original study's figure (a number, or words)
+    goal = 0.995              # our bar on the median over seeds (optional)
+    metric = "test_accuracy"  # optional
+    cell = { dataset = "xor", full_batch = true, variant = "original" }   # runs that reproduce it
+    note = "..."              # optional
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..study.grid import RunConfig, canonical_json
+from ..study.store import Run
+from .render import Alert, AnalysisResult, ReportContext, Section, Table, format_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Cell", "analyze", "collect_cells", "original_rows", "t_interval"]
+
+CONFIDENCE = 0.95
+MAX_MISCLASSIFIED = 24
+MAX_BOUNDARY_FIGURES = 12
+
+
+# --------------------------------------------------------------------------- collecting runs
+@dataclass
+class Cell:
+    """The done runs (one per seed) of one combination of grid values."""
+
+    params: dict[str, Any]
+    label: str
+    runs: list[Run] = field(default_factory=list)
+
+    def values(self, metric: str) -> np.ndarray:
+        out = [r.metrics.get(metric) for r in self.runs]
+        return np.array([np.nan if v is None else float(v) for v in out], dtype=float)
+
+    def median(self, metric: str) -> float:
+        v = self.values(metric)
+        v = v[np.isfinite(v)]
+        return float(np.median(v)) if len(v) else float("nan")
+
+    def median_run(self, metric: str = "test_accuracy") -> Run:
+        """The run whose metric is the (lower) median of the cell: a typical seed, not the best."""
+        v = self.values(metric)
+        order = np.argsort(np.where(np.isfinite(v), v, -np.inf), kind="stable")
+        return self.runs[int(order[(len(order) - 1) // 2])]
+
+    @property
+    def seeds(self) -> list[int]:
+        return [r.config.seed for r in self.runs]
+
+
+def show(value: Any) -> str:
+    """A grid value as text: lists as ``64-32-16`` (the original's way of naming networks)."""
+    if isinstance(value, list | tuple):
+        return "-".join(map(str, value))
+    return str(value)
+
+
+def collect_cells(ctx: ReportContext) -> list[Cell]:
+    """Done runs grouped by grid values without the seed, in grid order.
+
+    Grid keys with a single value are left out of the labels (they do not tell cells apart).
+    """
+    varying = [k for k, v in ctx.spec.grid.items() if k != "seed" and len(v) > 1]
+    cells: dict[str, Cell] = {}
+    for config in ctx.configs:
+        params = {k: v for k, v in config.params.items() if k != "seed"}
+        key = canonical_json(params)
+        if key not in cells:
+            label = ", ".join(f"{k}={show(params[k])}" for k in varying if k in params) or "all runs"
+            cells[key] = Cell(params, label)
+    for run in ctx.results.done:
+        key = canonical_json({k: v for k, v in run.params.items() if k != "seed"})
+        if key in cells:
+            cells[key].runs.append(run)
+    for c in cells.values():
+        c.runs.sort(key=lambda r: r.config.seed)
+    return [c for c in cells.values() if c.runs]
+
+
+def t_interval(values: np.ndarray | list[float], confidence: float = CONFIDENCE,
+               bounds: tuple[float, float] | None = None) -> tuple[float, float, float]:
+    """(mean, low, high): two-sided Student-t interval of the mean; NaN bounds for < 2 values.
+
+    ``bounds`` clip the interval to the metric's range (an accuracy cannot exceed 1).
+    """
+    from scipy import stats
+
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(v.mean())
+    if len(v) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    lo, hi = mean - half, mean + half
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return mean, lo, hi
+
+
+def matches(config: RunConfig, cell: dict[str, Any]) -> bool:
+    """Whether a run config has every ``key = value`` of ``cell`` (grid values, else its settings)."""
+    for key, want in cell.items():
+        if key in config.params:
+            have = config.params[key]
+        else:
+            have = next((s[key] for s in (config.model, config.train, config.data) if key in s), None)
+        if have != want and not (isinstance(want, list | tuple) and list(want) == have):
+            return False
+    return True
+
+
+def original_rows(ctx: ReportContext, cells: list[Cell]) -> list[dict[str, Any]]:
+    """``[study.original.<row>]`` tables with the cell they select (``None`` when its runs are
+    not done). Rows whose cell is not in this grid at all (e.g. a smaller preset) are left out."""
+    given = ctx.spec.extra.get("original") or {}
+    rows = []
+    for name, row in given.items():
+        if not isinstance(row, dict):
+            continue
+        want = row.get("cell", {}) or {}
+        if not any(matches(c, want) for c in ctx.configs):
+            continue
+        chosen = [c for c in cells if c.runs and all(matches(r.config, want) for r in c.runs)]
+        rows.append({"name": name, **row, "cell": chosen[0] if chosen else None, "cell_settings": want,
+                     "n_matching_cells": len(chosen)})
+    return rows
+
+
+def _loader(ctx: ReportContext) -> Callable[[dict[str, Any], str], tuple[np.ndarray, np.ndarray]]:
+    if ctx.options.data_loader is not None:
+        return ctx.options.data_loader
+    from ..study.tasks import load_split
+
+    return load_split
+
+
+def class_names(dataset: str, n: int) -> list[str]:
+    try:
+        from .. import datasets
+
+        names = [str(x) for x in datasets.class_names(dataset)]
+        if len(names) == n:
+            return names
+    except Exception:  # names are cosmetic: fall back to the label numbers
+        pass
+    return [str(i) for i in range(n)]
+
+
+def _optional(ctx: ReportContext, alerts: list[Alert], title: str, build: Callable[[], Section | None]
+              ) -> Section | None:
+    """A section that may need data or models the machine lacks: its failure becomes an alert."""
+    try:
+        with ctx.timed(title):
+            return build()
+    except Exception as e:
+        alerts.append(Alert("warning", f"section '{title}' left out", f"{type(e).__name__}: {e}"))
+        return None
+
+
+def settings_paragraphs(ctx: ReportContext) -> list[str]:
+    """The grid, the shared settings and the variants, as the study file states them."""
+    spec = ctx.spec
+    out = ["Grid: " + "; ".join(f"{k} ∈ {{{', '.join(show(x) for x in v)}}}" for k, v in spec.grid.items())
+           + f" ({spec.grid_size} runs)."]
+    def literal(v: Any) -> str:
+        return f"[{', '.join(map(str, v))}]" if isinstance(v, list | tuple) else str(v).lower() \
+            if isinstance(v, bool) else str(v)
+
+    for section in ("data", "model", "train"):
+        table = {k: v for k, v in getattr(spec, section).items() if k != "variants" and k not in spec.grid}
+        if table:
+            out.append(f"Shared [{section}] settings: " + ", ".join(f"`{k} = {literal(v)}`" for k, v in table.items())
+                       + ".")
+    used = set(spec.grid.get("variant", [spec.model.get("variant")]))
+    for name, variant in (spec.model.get("variants") or {}).items():
+        out.append(f"Variant `{name}`{'' if name in used else ' (not in this grid)'}: "
+                   + ", ".join(f"`{k} = {literal(v)}`" for k, v in variant.items()) + ".")
+    return out
+
+
+# --------------------------------------------------------------------------- figures
+def accuracy_curves(histories: dict[str, pd.DataFrame], *, title: str = "") -> Any:
+    """Train (solid) and test (dashed) accuracy per epoch, one colour per run."""
+    from ..viz import new_figure
+
+    fig = new_figure(7.0, 4.2)
+    ax = fig.subplots()
+    for i, (label, h) in enumerate(histories.items()):
+        color = f"C{i % 10}"
+        if "train_accuracy" in h:
+            ax.plot(h["epoch"], h["train_accuracy"], color=color, lw=1.4, label=f"{label} train")
+        if "test_accuracy" in h:
+            ax.plot(h["epoch"], h["test_accuracy"], color=color, lw=1.4, ls="--", label=f"{label} test")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def seed_dots(cells: list[Cell], metric: str = "test_accuracy", *, targets: dict[str, float] | None = None,
+              panels: list[list[Cell]] | None = None) -> Any:
+    """Per-seed values of each cell (dots), the mean's t-interval (grey bar) and the median
+    (red tick); one panel per group of cells (e.g. per data set), each with its own x range.
+    ``targets`` are drawn as dotted lines where they fall inside a panel's range."""
+    from ..viz import new_figure
+
+    panels = panels or [cells]
+    fig = new_figure(7.0, 0.42 * len(cells) + 0.9 * len(panels) + 0.4)
+    axes = fig.subplots(len(panels), 1, squeeze=False,
+                        height_ratios=[max(len(p), 1) + 1 for p in panels])[:, 0]
+    for ax, group in zip(axes, panels, strict=True):
+        for i, c in enumerate(group):
+            v = c.values(metric)
+            _, lo, hi = t_interval(v, bounds=(0.0, 1.0) if "accuracy" in metric else None)
+            if np.isfinite(lo):
+                ax.plot([lo, hi], [i, i], color="0.55", lw=3, solid_capstyle="butt")
+            ax.plot([c.median(metric)] * 2, [i - 0.3, i + 0.3], color="C3", lw=2)
+            ax.scatter(v, np.full(len(v), i), s=18, color="C0", zorder=3)
+        ax.set_yticks(range(len(group)), [c.label for c in group], fontsize=7)
+        ax.set_ylim(len(group) - 0.5, -0.5)
+        lo_x, hi_x = ax.get_xlim()
+        for j, (label, x) in enumerate((targets or {}).items()):
+            if lo_x <= x <= hi_x:
+                ax.axvline(x, color=f"C{(j + 4) % 10}", ls=":", lw=1.2, label=label)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower left", frameon=False)
+        ax.grid(alpha=0.3, axis="x")
+        ax.tick_params(axis="x", labelsize=8)
+    axes[-1].set_xlabel(metric.replace("_", " "))
+    return fig
+
+
+# --------------------------------------------------------------------------- analysis
+def analyze(ctx: ReportContext) -> AnalysisResult:
+    """The classifier report (see the module docstring)."""
+    alerts: list[Alert] = []
+    cells = collect_cells(ctx)
+    datasets = sorted({str(r.config.data.get("dataset", "")) for c in cells for r in c.runs})
+    if not cells:
+        return AnalysisResult("No completed classifier runs.", "no runs", datasets=datasets)
+    originals = original_rows(ctx, cells)
+    for row in originals:
+        if row["cell"] is None:
+            alerts.append(Alert("warning", f"original row '{row['name']}' selects no completed cell",
+                                f"cell = {row['cell_settings']}"))
+    frame = _cell_frame(cells)
+    verdict_table, headline, verdict = _verdicts(ctx, cells, originals)
+    sections = [
+        _section_settings(ctx, cells),
+        _section_accuracy(ctx, cells, frame, originals),
+        _section_original(originals),
+        _optional(ctx, alerts, "Decision boundaries", lambda: _section_boundaries(ctx, cells)),
+        _optional(ctx, alerts, "Confusion matrices and per-class accuracy",
+                  lambda: _section_confusion(ctx, cells, originals)),
+        _optional(ctx, alerts, "Most confidently misclassified test images",
+                  lambda: _section_misclassified(ctx, cells, originals)),
+        _optional(ctx, alerts, "Learning curves", lambda: _section_curves(ctx, cells)),
+    ]
+    return AnalysisResult(headline, verdict, verdict_table, [s for s in sections if s is not None], alerts,
+                          datasets=datasets)
+
+
+def _cell_frame(cells: list[Cell]) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = []
+    for c in cells:
+        mean, lo, hi = t_interval(c.values("test_accuracy"), bounds=(0.0, 1.0))
+        rows.append({
+            "cell": c.label,
+            "seeds": len(c.runs),
+            "median test accuracy": c.median("test_accuracy"),
+            "mean": mean,
+            "95% CI low": lo,
+            "95% CI high": hi,
+            "min": float(np.nanmin(c.values("test_accuracy"))),
+            "max": float(np.nanmax(c.values("test_accuracy"))),
+            "median train accuracy": c.median("train_accuracy"),
+            "n train": int(c.runs[0].metrics.get("n_train", 0)),
+            "epochs": int(c.runs[0].metrics.get("epochs_run", 0)),
+            "median train seconds": c.median("train_seconds"),
+        })
+    return pd.DataFrame(rows)
+
+
+def _fmt_ci(cell: Cell, metric: str = "test_accuracy") -> str:
+    mean, lo, hi = t_interval(cell.values(metric), bounds=(0.0, 1.0) if "accuracy" in metric else None)
+    if not np.isfinite(lo):
+        return f"{mean:.4f} (1 seed)"
+    return f"{mean:.4f} [{lo:.4f}, {hi:.4f}]"
+
+
+def _goal_met(value: float, goal: Any) -> str:
+    if not isinstance(goal, int | float) or isinstance(goal, bool):
+        return "–"
+    return "yes" if value >= goal else "no"
+
+
+def _verdicts(ctx: ReportContext, cells: list[Cell], originals: list[dict[str, Any]]
+              ) -> tuple[Table, str, str]:
+    rows, parts, met_all = [], [], True
+    for row in originals:
+        cell: Cell | None = row["cell"]
+        metric = row.get("metric", "test_accuracy")
+        if cell is None:
+            rows.append({"experiment": row.get("what", row["name"]), "original": row.get("original"),
+                         "now (median)": None, "mean [95% CI]": "no runs", "seeds": 0, "goal": row.get("goal"),
+                         "met": "–"})
+            met_all = False
+            continue
+        med = cell.median(metric)
+        met = _goal_met(med, row.get("goal"))
+        met_all &= met != "no"
+        rows.append({"experiment": row.get("what", row["name"]), "original": row.get("original"),
+                     "now (median)": med, "mean [95% CI]": _fmt_ci(cell, metric), "seeds": len(cell.runs),
+                     "goal": row.get("goal"), "met": met})
+        original = row.get("original")
+        parts.append(f"{row['name'].replace('_', ' ')} {med:.4f}"
+                     + (f" (original {format_value(original, '.3f')})" if original is not None else ""))
+    best = max(cells, key=lambda c: c.median("test_accuracy"))
+    if not rows:  # no [study.original] table: the best cell speaks for the study
+        rows.append({"experiment": best.label, "original": None, "now (median)": best.median("test_accuracy"),
+                     "mean [95% CI]": _fmt_ci(best), "seeds": len(best.runs), "goal": None, "met": "–"})
+    seeds = sorted({len(c.runs) for c in cells})
+    n_seeds = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+    headline = (f"{ctx.spec.name}: median test accuracy over {n_seeds} seed{'s' if n_seeds != '1' else ''}: "
+                + "; ".join(parts) + "."
+                if parts else f"{ctx.spec.name}: best cell {best.label}: median test accuracy "
+                f"{best.median('test_accuracy'):.4f} over {len(best.runs)} seeds.")
+    has_goal = any(isinstance(r.get("goal"), int | float) for r in originals)
+    if has_goal:
+        headline += " Every bar met." if met_all else " Not every bar met (see the table)."
+    verdict = (("bars met" if met_all else "bars missed") if has_goal
+               else f"best {best.median('test_accuracy'):.4f}")
+    table = Table(rows, title="Original vs now (test accuracy; median over seeds is the figure compared)",
+                  formats={"now (median)": ".4f", "original": ".3f"})
+    return table, headline, verdict
+
+
+def _section_settings(ctx: ReportContext, cells: list[Cell]) -> Section:
+    s = Section("Settings")
+    for p in settings_paragraphs(ctx):
+        s.add_text(p)
+    notes = sorted({str(r.metrics.get("data_note", "")) for c in cells for r in c.runs} - {""})
+    for n in notes:
+        s.add_note(f"Data: {n}.")
+    s.add_note("Accuracies are on the whole test split. Learning curves also show the test accuracy after "
+               "every epoch: it is monitored only, no setting or epoch is chosen on it.")
+    return s
+
+
+def _section_accuracy(ctx: ReportContext, cells: list[Cell], frame: pd.DataFrame,
+                      originals: list[dict[str, Any]]) -> Section:
+    s = Section("Test accuracy per cell")
+    s.add_text(f"One row per combination of grid values; seeds are the replicates. The interval is the two-sided "
+               f"{CONFIDENCE:.0%} Student-t interval of the mean over seeds (clipped to [0, 1]).")
+    s.add_table(Table(frame, formats={c: ".4f" for c in ("median test accuracy", "mean", "95% CI low",
+                                                           "95% CI high", "min", "max", "median train accuracy")}
+                      | {"median train seconds": ".1f"}))
+    targets = {f"original {r['name']}": float(r["original"]) for r in originals
+               if isinstance(r.get("original"), int | float) and not isinstance(r.get("original"), bool)}
+    by_dataset: dict[str, list[Cell]] = {}
+    for c in cells:
+        by_dataset.setdefault(str(c.runs[0].config.data.get("dataset", "")), []).append(c)
+    s.add_figure(ctx.figure(seed_dots(cells, targets=targets, panels=list(by_dataset.values())),
+                            "accuracy-per-cell",
+                            "Test accuracy of every run (dots: seeds; red tick: median; grey bar: 95% t-interval "
+                            "of the mean, clipped to [0, 1]); dotted lines: the original study's figures; one "
+                            "panel per data set."))
+    return s
+
+
+def _section_original(originals: list[dict[str, Any]]) -> Section | None:
+    if not originals:
+        return None
+    s = Section("Original vs now")
+    rows = []
+    for row in originals:
+        cell: Cell | None = row["cell"]
+        metric = row.get("metric", "test_accuracy")
+        rows.append({
+            "row": row["name"],
+            "experiment": row.get("what", ""),
+            "original figure": row.get("original"),
+            "now: median": cell.median(metric) if cell else None,
+            "now: mean [95% CI]": _fmt_ci(cell, metric) if cell else "no runs",
+            "cell": cell.label if cell else str(row["cell_settings"]),
+            "goal": row.get("goal"),
+            "met": _goal_met(cell.median(metric), row.get("goal")) if cell else "–",
+        })
+    s.add_table(Table(rows, formats={"now: median": ".4f", "original figure": ".3f"}))
+    for row in originals:
+        if row.get("note"):
+            s.add_note(f"{row['name']}: {row['note']}")
+    return s
+
+
+def _is_points(X: np.ndarray) -> bool:
+    return X.ndim == 2 and X.shape[1] == 2
+
+
+def _is_images(X: np.ndarray) -> bool:
+    d = int(np.prod(X.shape[1:]))
+    return d > 4 and int(round(math.sqrt(d))) ** 2 == d
+
+
+def _section_boundaries(ctx: ReportContext, cells: list[Cell]) -> Section | None:
+    from ..study.tasks.classifier import predict_proba
+    from ..viz import decision_boundary
+
+    load = _loader(ctx)
+    figures = []
+    for i, c in enumerate(cells[:MAX_BOUNDARY_FIGURES]):
+        run = c.median_run()
+        X, y = load(run.config.data, "test")
+        if not _is_points(X):
+            continue
+        model = run.load_model()
+        acc = float(run.metrics["test_accuracy"])
+        fig = decision_boundary(lambda G, m=model, cfg=run.config: predict_proba(m, G, cfg)[:, 1], X, y,
+                                title=f"{c.label}\ntest accuracy {acc:.4f} (seed {run.config.seed})")
+        figures.append(ctx.figure(fig, f"boundary-{i}", f"{c.label}: P(label 1) over the plane with the test "
+                                                        f"points; black line: P = 0.5 (median seed)."))
+    if not figures:
+        return None
+    s = Section("Decision boundaries")
+    s.add_text("Each cell's model of median test accuracy, evaluated on a grid over the plane; points are the "
+               "test set, coloured by their true label.")
+    s.add_figures(figures)
+    return s
+
+
+def _highlight_cells(cells: list[Cell], originals: list[dict[str, Any]]) -> list[Cell]:
+    """The cells of the original rows and the best cell, each once, in that order."""
+    chosen: list[Cell] = [r["cell"] for r in originals if r["cell"] is not None]
+    chosen.append(max(cells, key=lambda c: c.median("test_accuracy")))
+    out: list[Cell] = []
+    for c in chosen:
+        if all(c is not o for o in out):
+            out.append(c)
+    return out
+
+
+def _section_confusion(ctx: ReportContext, cells: list[Cell], originals: list[dict[str, Any]]) -> Section:
+    from ..viz import confusion_matrix_plot
+
+    s = Section("Confusion matrices and per-class accuracy")
+    s.add_text("Confusion matrices are summed over the seeds of a cell (rows: true class); per-class accuracy "
+               "is the median over seeds of each class's share of correctly classified test samples.")
+    for i, c in enumerate(_highlight_cells(cells, originals)):
+        cms = [np.asarray(r.metrics["confusion_matrix"]) for r in c.runs if "confusion_matrix" in r.metrics]
+        if not cms:
+            continue
+        cm = np.sum(cms, axis=0)
+        names = class_names(str(c.runs[0].config.data.get("dataset", "")), len(cm))
+        fig = confusion_matrix_plot(cm, names, title=c.label)
+        s.add_figure(ctx.figure(fig, f"confusion-{i}", f"{c.label}: test confusion matrix, {len(cms)} seeds "
+                                                       "summed."))
+    n_classes = max(len(r.metrics.get("per_class_accuracy", [])) for c in cells for r in c.runs)
+    rows = []
+    for k in range(n_classes):
+        row: dict[str, Any] = {"class": k}
+        for c in cells:
+            v = [r.metrics["per_class_accuracy"][k] for r in c.runs if len(r.metrics.get("per_class_accuracy", []))
+                 > k]
+            row[c.label] = float(np.median(v)) if v else None
+        rows.append(row)
+    names = class_names(str(cells[0].runs[0].config.data.get("dataset", "")), n_classes)
+    for row in rows:
+        row["class"] = names[row["class"]]
+    s.add_table(Table(rows, title="Per-class test accuracy (median over seeds)",
+                      formats={c.label: ".3f" for c in cells}))
+    return s
+
+
+def _section_misclassified(ctx: ReportContext, cells: list[Cell], originals: list[dict[str, Any]]
+                           ) -> Section | None:
+    from ..viz import misclassified_grid
+
+    load = _loader(ctx)
+    s = Section("Most confidently misclassified test images")
+    any_figure = False
+    for i, c in enumerate(_highlight_cells(cells, originals)):
+        run = c.median_run()
+        X, y = load(run.config.data, "test")
+        if not _is_images(X):
+            return None
+        p = run.arrays("predictions.npz")
+        wrong = np.flatnonzero(p["predicted_labels"] != p["test_labels"])
+        if len(wrong) == 0:
+            continue
+        order = wrong[np.argsort(-p["confidence"][wrong], kind="stable")][:MAX_MISCLASSIFIED]
+        n_classes = p["probabilities"].shape[1]
+        names = class_names(str(run.config.data.get("dataset", "")), n_classes)
+        fig = misclassified_grid(np.asarray(X)[order].reshape(len(order), -1), p["test_labels"][order],
+                                 p["predicted_labels"][order], p["confidence"][order], names,
+                                 title=f"{c.label} (seed {run.config.seed}): {len(wrong)} errors")
+        s.add_figure(ctx.figure(fig, f"misclassified-{i}", f"{c.label}: the {len(order)} test images misclassified "
+                                                           "with the highest confidence (true → predicted, "
+                                                           "probability of the predicted class)."))
+        any_figure = True
+    return s if any_figure else None
+
+
+def _section_curves(ctx: ReportContext, cells: list[Cell]) -> Section:
+    from ..viz import learning_curves
+
+    histories = {}
+    for c in cells:
+        run = c.median_run()
+        histories[f"{c.label} (seed {run.config.seed})" if len(cells) > 1 else f"seed {run.config.seed}"] = \
+            run.history()
+    s = Section("Learning curves")
+    s.add_text("Per cell, the run of median test accuracy: loss per epoch (solid: training; dashed: validation "
+               "when the study holds one out), then train and test accuracy per epoch.")
+    log_y = any(float(h["train_loss"].min()) > 0 and float(h["train_loss"].max() / h["train_loss"].min()) > 50
+                for h in histories.values())
+    s.add_figure(ctx.figure(learning_curves(histories, title="training loss", log_y=log_y), "loss-curves",
+                            "Training loss per epoch (mean over the epoch's minibatches)."))
+    s.add_figure(ctx.figure(accuracy_curves(histories, title="accuracy"), "accuracy-curves",
+                            "Train accuracy (solid) and test accuracy (dashed) after each epoch."))
+    return s

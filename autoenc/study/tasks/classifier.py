@@ -1,0 +1,361 @@
+"""The classifier task: an MLP, the original's Conv1D network or a single Linear layer,
+trained on class labels and evaluated on the whole test split.
+
+How the network's head, the targets and the class probabilities follow from the loss:
+
+==============  ==========================  ===============================  ===========================
+loss            output layer (default)      targets                          probability of class c
+==============  ==========================  ===============================  ===========================
+cross_entropy   C logits                    labels 0..C-1                    softmax(logits)
+nll             C units + LogSoftmax        labels 0..C-1                    exp(log-probabilities)
+bce             1 unit + Sigmoid (2-class)  0/1                              p(1) = output
+bce_logits      1 logit (2-class)           0/1                              p(1) = sigmoid(output)
+mse, 2 classes  1 unit, no activation       -1/+1 (the original's coding)    p(1) = clip((out + 1) / 2)
+mse, C classes  C units                     one-hot rows                     softmax(output)
+==============  ==========================  ===============================  ===========================
+
+``model.output_activation`` overrides the default head (e.g. ``sigmoid`` with ``mse`` gives
+0/1 targets). The predicted class is the most probable one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ..grid import RunConfig
+from . import RunContext, batch_size, build_optimizer, load_split, register_task
+
+BINARY_LOSSES = ("bce", "bce_logits", "mse")
+#: Rows of the training set used for the per-epoch train accuracy (a fixed slice: cheap).
+TRAIN_MONITOR_ROWS = 10_000
+#: Bounds of ``train.augment = "affine"``: uniform rotation, relative scaling and shift per image.
+AFFINE = {"rotation_degrees": 10.0, "scale": 0.1, "shift_pixels": 1.5}
+
+
+def _none(value: Any) -> Any:
+    return None if value in (None, "none") else value
+
+
+def apply_variant(config: RunConfig) -> RunConfig:
+    """The run's settings with its ``model.variant`` (one of ``[model.variants.<name>]``)
+    merged over the shared ones; configs without a variant come back unchanged.
+
+    A variant is a named network and its training recipe (e.g. the original's TanH MLP with
+    plain gradient descent vs a ReLU MLP with Adam), so that one grid axis can compare
+    bundles of settings that do not cross meaningfully.
+    """
+    from ..spec import SCHEMA
+
+    name = config.model.get("variant")
+    if name is None or "variants" not in config.model:  # no variant, or already merged
+        return config
+    variants = config.model["variants"]
+    if name not in variants:
+        raise ValueError(f"model.variant {name!r} is not defined; add [model.variants.{name}] to the study file "
+                         f"(defined: {sorted(variants)})")
+    model = {k: v for k, v in config.model.items() if k != "variants"}
+    train = dict(config.train)
+    for key, value in variants[name].items():
+        (model if key in SCHEMA["model"] else train)[key] = value
+    return RunConfig(config.task, config.data, model, train, config.seed, config.params)
+
+
+def output_activation(model: dict[str, Any], loss: str) -> str | None:
+    """The head's activation: ``model.output_activation`` if given, else the loss's default."""
+    if "output_activation" in model:
+        return _none(model["output_activation"])
+    return {"nll": "log_softmax", "bce": "sigmoid"}.get(loss)
+
+
+def n_outputs(loss: str, n_classes: int) -> int:
+    """One output unit for a two-class problem under a binary loss, else one per class."""
+    return 1 if n_classes == 2 and loss in BINARY_LOSSES else n_classes
+
+
+def build(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> Any:
+    """The network of ``config.model`` for inputs of ``input_shape`` (one sample, no batch axis)."""
+    from ...models import conv1d_net, mlp
+    from ...models.builders import ACTIVATIONS
+    from ...nn import Linear, Sequential
+
+    m = config.model
+    loss = config.train.get("loss", "cross_entropy")
+    arch = m.get("architecture", "mlp")
+    out = n_outputs(loss, n_classes)
+    head = output_activation(m, loss)
+    n_in = int(np.prod(input_shape))
+    if arch == "mlp":
+        return mlp([n_in, *m.get("hidden", [100]), out], activation=m.get("activation", "tanh"),
+                   output_activation=head, seed=config.seed)
+    if arch == "linear":
+        layers = [Linear(n_in, out, seed=np.random.default_rng(config.seed))]
+        if head:
+            layers.append(ACTIVATIONS[head]())
+        return Sequential(*layers)
+    if arch == "conv1d":
+        hidden = m.get("hidden", [100])
+        if len(hidden) != 1:
+            raise ValueError(f"conv1d: model.hidden must hold one width (the dense layer), got {hidden}")
+        net = conv1d_net(length=n_in, channels=int(m.get("channels", 32)), k_size=int(m.get("k_size", 3)),
+                         pool=int(m.get("pool", 2)), hidden=int(hidden[0]), n_classes=out, seed=config.seed)
+        if head:
+            net = Sequential(*net.modules, ACTIVATIONS[head]())
+        return net
+    raise ValueError(f"classifier: model.architecture must be mlp, linear or conv1d, got {arch!r}")
+
+
+def shape_inputs(X: np.ndarray, architecture: str) -> np.ndarray:
+    """(N, D) for mlp/linear, (N, D, 1) for conv1d, whatever ``data.shape`` gave."""
+    flat = X.reshape(len(X), -1)
+    return flat[:, :, None] if architecture == "conv1d" else flat
+
+
+def targets(y: np.ndarray, loss: str, head: str | None, n_out: int) -> np.ndarray:
+    """Training targets for integer labels ``y`` (see the module table)."""
+    y = np.asarray(y, dtype=np.int64)
+    if loss in ("cross_entropy", "nll"):
+        return y
+    if n_out == 1:
+        t = y.astype(np.float32)[:, None]
+        if loss == "mse" and head is None:
+            t = 2 * t - 1  # the original's -1/+1 coding, decided by the sign of the output
+        return t
+    onehot = np.zeros((len(y), n_out), dtype=np.float32)
+    onehot[np.arange(len(y)), y] = 1
+    return onehot
+
+
+def probabilities(outputs: np.ndarray, loss: str, head: str | None) -> np.ndarray:
+    """Class probabilities (N, C) from network outputs (N, 1 or C); rows sum to 1."""
+    from ...nn.activations import log_softmax
+
+    out = np.asarray(outputs, dtype=np.float64)
+    if out.shape[1] == 1:
+        z = out[:, 0]
+        if head in ("sigmoid", "softmax"):
+            p1 = z
+        elif loss == "mse":
+            p1 = (z + 1) / 2
+        else:  # a logit
+            p1 = 0.5 * (1 + np.tanh(0.5 * z))
+        p1 = np.clip(p1, 0.0, 1.0)
+        return np.column_stack([1 - p1, p1])
+    if head == "log_softmax":
+        return np.exp(out)
+    if head == "softmax":
+        return out
+    return np.exp(log_softmax(out))
+
+
+def predict_proba(model: Any, X: np.ndarray, config: RunConfig | dict[str, Any]) -> np.ndarray:
+    """Class probabilities of a trained run's model on ``X`` (flat or sequence inputs)."""
+    from ...nn import predict
+
+    cfg = apply_variant(config if isinstance(config, RunConfig) else RunConfig.from_dict(config))
+    loss = cfg.train.get("loss", "cross_entropy")
+    X = shape_inputs(np.asarray(X, dtype=np.float32), cfg.model.get("architecture", "mlp"))
+    return probabilities(predict(model, X), loss, output_activation(cfg.model, loss))
+
+
+def random_affine(X: np.ndarray, rng: np.random.Generator, *, rotation_degrees: float = AFFINE["rotation_degrees"],
+                  scale: float = AFFINE["scale"], shift_pixels: float = AFFINE["shift_pixels"]) -> np.ndarray:
+    """Each square image of ``X`` (N, side*side) rotated, scaled and shifted at random
+    (uniform within the given bounds, about the image centre), bilinear interpolation,
+    zero outside the image. Returns float32 (N, side*side)."""
+    n, d = len(X), int(np.prod(X.shape[1:]))
+    side = int(round(np.sqrt(d)))
+    if side * side != d:
+        raise ValueError(f"augment = 'affine' needs square images; got {d} values per sample")
+    images = np.asarray(X, np.float32).reshape(n, side, side)
+    angle = np.deg2rad(rng.uniform(-rotation_degrees, rotation_degrees, n))[:, None]
+    zoom = 1 + rng.uniform(-scale, scale, n)[:, None]
+    tx, ty = (rng.uniform(-shift_pixels, shift_pixels, (2, n)))[:, :, None]
+    centre = (side - 1) / 2
+    rows, cols = np.mgrid[0:side, 0:side].reshape(2, -1) - centre
+    # the inverse map: where each output pixel comes from in the source image
+    ox, oy = cols[None] - tx, rows[None] - ty
+    cos, sin = np.cos(angle) / zoom, np.sin(angle) / zoom
+    sx, sy = cos * ox + sin * oy + centre, -sin * ox + cos * oy + centre
+    x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
+    fx, fy = sx - x0, sy - y0
+    out = np.zeros((n, d))
+    index = np.arange(n)[:, None]
+    for dx, dy, weight in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        xi, yi = x0 + dx, y0 + dy
+        inside = (xi >= 0) & (xi < side) & (yi >= 0) & (yi < side)
+        values = images[index, np.clip(yi, 0, side - 1), np.clip(xi, 0, side - 1)]
+        out += np.where(inside, values * weight, 0.0)
+    return out.astype(np.float32)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts (true class x predicted class)."""
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)), 1)
+    return cm
+
+
+def data_note(data: dict[str, Any], n_train: int) -> str:
+    """Where the training images come from, in words (says when MNIST is the 5k subset)."""
+    from ... import datasets
+
+    parts = []
+    available = None
+    try:
+        info = datasets.info(data["dataset"])
+        notes, available = info.notes, info.n_train
+    except Exception as e:  # provenance is a nicety: never fail a trained run over it
+        notes = f"(data set info unavailable: {type(e).__name__})"
+    if notes:
+        parts.append(notes)
+    if data.get("train_subset") and (available is None or data["train_subset"] < available):
+        parts.append(f"trained on a stratified subset of {data['train_subset']} training samples")
+    parts.append(f"{n_train} training samples used")
+    return "; ".join(parts)
+
+
+def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
+    from ...nn import evaluate, fit, get_loss, predict
+
+    if "variant" in config.model and "variants" not in config.model:
+        raise ValueError(f"model.variant = {config.model['variant']!r} but the study defines no [model.variants]")
+    config = apply_variant(config)
+    t, m = config.train, config.model
+    arch = m.get("architecture", "mlp")
+    X_train, y_train = load_split(config.data, "train")
+    X_test, y_test = load_split(config.data, "test")
+    X_train, X_test = shape_inputs(X_train, arch), shape_inputs(X_test, arch)
+    n_classes = int(max(y_train.max(), y_test.max())) + 1
+    loss_name = t.get("loss", "cross_entropy")
+    head = output_activation(m, loss_name)
+    model = build(config, X_train.shape[1:], n_classes)
+    n_out = n_outputs(loss_name, n_classes)
+    loss = get_loss(loss_name)
+    optimizer = build_optimizer(t, model)
+    T_train, T_test = targets(y_train, loss_name, head, n_out), targets(y_test, loss_name, head, n_out)
+
+    epochs = int(t.get("epochs", 10))
+    n_val = int(round(len(X_train) * float(t.get("validation_split", 0.0))))
+    if n_val:
+        # a stratified validation set, the same for every seed: some files are sorted by class
+        # (the MNIST 5k subset), so the last rows would hold a single class
+        from ...datasets import stratified_indices
+
+        val_rows = stratified_indices(y_train, n_val, seed=0)
+        order = np.concatenate([np.setdiff1d(np.arange(len(X_train)), val_rows), val_rows])
+        X_train, y_train, T_train = X_train[order], y_train[order], T_train[order]
+    n_fit = len(X_train) - n_val
+    monitor = np.arange(min(n_fit, TRAIN_MONITOR_ROWS))
+    extra: dict[str, list[float]] = {"train_accuracy": [], "val_accuracy": [], "test_loss": [], "test_accuracy": []}
+    lr_decay = float(t.get("lr_decay", 1.0))
+
+    def accuracy(X: np.ndarray, y: np.ndarray) -> float:
+        if len(X) == 0:
+            return float("nan")
+        return float((probabilities(predict(model, X), loss_name, head).argmax(axis=1) == y).mean())
+
+    def after_epoch(epoch: int, values: dict[str, float]) -> None:
+        # monitoring only: no setting is chosen on the test curves
+        extra["train_accuracy"].append(accuracy(X_train[monitor], y_train[monitor]))
+        extra["val_accuracy"].append(accuracy(X_train[n_fit:], y_train[n_fit:]))
+        outputs = predict(model, X_test)  # one pass for both test loss and accuracy
+        extra["test_loss"].append(loss.forward(T_test, outputs, reduction="mean"))
+        extra["test_accuracy"].append(float((probabilities(outputs, loss_name, head).argmax(axis=1) == y_test).mean()))
+        optimizer.lr *= lr_decay
+        ctx.log(f"epoch {epoch}/{epochs} train {values['train_loss']:.4g} val {values['val_loss']:.4g} "
+                f"test accuracy {extra['test_accuracy'][-1]:.4f}")
+
+    start = time.perf_counter()
+    augment = t.get("augment", "none")
+    X_fit, T_fit = X_train[:n_fit], T_train[:n_fit]
+    validation = (X_train[n_fit:], T_train[n_fit:]) if n_val else None
+    size = batch_size(t, n_fit)
+    if augment == "none":
+        history = fit(model, loss, optimizer, X_fit, T_fit, epochs=epochs, batch_size=size, seed=config.seed,
+                      validation_data=validation, patience=t.get("patience"), callback=after_epoch)
+    else:
+        history = _fit_augmented(model, loss, optimizer, X_fit, T_fit, epochs, size, config.seed, validation,
+                                 t.get("patience"), after_epoch, arch)
+    train_seconds = time.perf_counter() - start
+
+    proba = predict_proba(model, X_test, config)
+    pred = proba.argmax(axis=1)
+    cm = confusion_matrix(y_test, pred, n_classes)
+    per_class = np.diag(cm) / np.maximum(cm.sum(axis=1), 1)
+    train_pred = predict_proba(model, X_train[:n_fit], config).argmax(axis=1)
+    ctx.save_arrays(
+        "predictions.npz",
+        test_labels=np.asarray(y_test, np.int64), predicted_labels=pred.astype(np.int64),
+        confidence=proba[np.arange(len(pred)), pred].astype(np.float32), probabilities=proba.astype(np.float32),
+    )
+    ctx.save_model(model, optimizer, {"task": "classifier", "n_classes": n_classes,
+                                      "input_shape": list(X_train.shape[1:])})
+    _save_history(ctx, history, extra)
+    losses = np.asarray(history.train_loss, float)
+    return {
+        "test_accuracy": float((pred == y_test).mean()),
+        "train_accuracy": float((train_pred == y_train[:n_fit]).mean()),
+        "test_loss": evaluate(model, loss, X_test, T_test),
+        "final_train_loss": float(losses[-1]) if len(losses) else float("nan"),
+        "final_val_loss": float(history.val_loss[-1]) if history.val_loss else float("nan"),
+        "per_class_accuracy": [float(a) for a in per_class],
+        "confusion_matrix": cm.tolist(),
+        "n_classes": n_classes,
+        "n_train": int(n_fit),
+        "n_validation": int(n_val),
+        "n_test": int(len(X_test)),
+        "data_note": data_note(config.data, n_fit),
+        "best_epoch": history.best_epoch,
+        "epochs_run": len(history.epoch),
+        "stopped_early": history.stopped_early,
+        # converged: finite losses and the last epoch improved on the first by > 1%
+        "converged": bool(np.isfinite(losses).all() and (len(losses) < 2 or losses[-1] < 0.99 * losses[0])),
+        "n_parameters": model.n_parameters(),
+        "train_seconds": train_seconds,
+    }
+
+
+def _fit_augmented(model: Any, loss: Any, optimizer: Any, X: np.ndarray, T: np.ndarray, epochs: int, size: int,
+                   seed: int, validation: tuple[np.ndarray, np.ndarray] | None, patience: int | None,
+                   callback: Any, architecture: str) -> Any:
+    """``fit`` one epoch at a time, each on freshly augmented copies of the training images."""
+    from ...nn import History, fit
+
+    if patience is not None:
+        raise ValueError("train.patience is not supported with train.augment; fix the number of epochs")
+    rng = np.random.default_rng([seed, 1])  # augmentation stream, apart from the shuffling stream
+    history = History()
+    best = np.inf
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        X_aug = shape_inputs(random_affine(X.reshape(len(X), -1), rng), architecture)
+        h = fit(model, loss, optimizer, X_aug, T, epochs=1, batch_size=size, seed=seed * 100_003 + epoch,
+                validation_data=validation)
+        history.epoch.append(epoch)
+        history.train_loss.append(h.train_loss[0])
+        history.val_loss.append(h.val_loss[0])
+        history.wall_seconds.append(time.perf_counter() - start)
+        monitored = h.val_loss[0] if validation is not None else h.train_loss[0]
+        if monitored < best:
+            best, history.best_epoch = monitored, epoch
+        callback(epoch, {"train_loss": h.train_loss[0], "val_loss": h.val_loss[0]})
+    return history
+
+
+def _save_history(ctx: RunContext, history: Any, extra: dict[str, list[float]]) -> None:
+    from ..store import atomic_write_text
+
+    cols = ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "test_loss", "test_accuracy",
+            "wall_seconds"]
+    lines = [",".join(cols)]
+    for i, row in enumerate(history.to_rows()):
+        values = [row["epoch"], row["train_loss"], row["val_loss"], *(extra[c][i] for c in cols[3:7]),
+                  round(row["wall_seconds"], 4)]
+        lines.append(",".join(repr(v) if isinstance(v, float) else str(v) for v in values))
+    atomic_write_text(ctx.run_dir / "history.csv", "\n".join(lines) + "\n")
+
+
+register_task("classifier", run)
