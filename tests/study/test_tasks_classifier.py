@@ -1,0 +1,154 @@
+"""The classifier task's pieces: heads and targets per loss, probabilities, variants,
+augmentation, model building, and one tiny run end to end (synthetic data, no files)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from autoenc.study.grid import RunConfig
+from autoenc.study.tasks import RunContext, get_task
+from autoenc.study.tasks.classifier import (
+    apply_variant,
+    build,
+    confusion_matrix,
+    n_outputs,
+    output_activation,
+    predict_proba,
+    probabilities,
+    random_affine,
+    shape_inputs,
+    targets,
+)
+
+
+def config(model=None, train=None, data=None, seed=0) -> RunConfig:
+    return RunConfig("classifier", data or {"dataset": "xor"}, model or {}, train or {}, seed, {})
+
+
+@pytest.mark.parametrize(("loss", "classes", "units", "head"), [
+    ("cross_entropy", 10, 10, None),
+    ("nll", 10, 10, "log_softmax"),
+    ("bce", 2, 1, "sigmoid"),
+    ("bce_logits", 2, 1, None),
+    ("mse", 2, 1, None),
+    ("mse", 10, 10, None),
+    ("cross_entropy", 2, 2, None),
+])
+def test_head_follows_the_loss(loss, classes, units, head):
+    assert n_outputs(loss, classes) == units
+    assert output_activation({}, loss) == head
+
+
+def test_explicit_output_activation_wins():
+    assert output_activation({"output_activation": "sigmoid"}, "mse") == "sigmoid"
+    assert output_activation({"output_activation": "none"}, "nll") is None
+
+
+def test_targets_per_loss():
+    y = np.array([0, 1, 1])
+    np.testing.assert_array_equal(targets(y, "cross_entropy", None, 2), y)
+    np.testing.assert_array_equal(targets(y, "bce", "sigmoid", 1)[:, 0], [0, 1, 1])
+    np.testing.assert_array_equal(targets(y, "mse", None, 1)[:, 0], [-1, 1, 1])  # the original's coding
+    np.testing.assert_array_equal(targets(y, "mse", "sigmoid", 1)[:, 0], [0, 1, 1])
+    np.testing.assert_array_equal(targets(y, "mse", None, 3), np.eye(3)[y])
+
+
+def test_probabilities_sum_to_one_and_match_the_decision():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(5, 4))
+    p = probabilities(logits, "cross_entropy", None)
+    np.testing.assert_allclose(p.sum(axis=1), 1)
+    np.testing.assert_array_equal(p.argmax(1), logits.argmax(1))
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    np.testing.assert_allclose(probabilities(log_p, "nll", "log_softmax"), p)
+    z = np.array([[-0.3], [0.2]])
+    np.testing.assert_array_equal(probabilities(z, "mse", None).argmax(1), [0, 1])  # sign decides
+    np.testing.assert_allclose(probabilities(np.array([[0.8]]), "bce", "sigmoid"), [[0.2, 0.8]])
+    np.testing.assert_allclose(probabilities(np.array([[0.0]]), "bce_logits", None), [[0.5, 0.5]])
+
+
+def test_apply_variant_merges_model_and_train_keys():
+    c = config(model={"architecture": "mlp", "hidden": [8], "variant": "big",
+                      "variants": {"big": {"hidden": [32, 16], "optimizer": "adam", "lr": 0.01}}},
+               train={"optimizer": "sgd", "lr": 0.5, "epochs": 3})
+    merged = apply_variant(c)
+    assert merged.model["hidden"] == [32, 16] and "variants" not in merged.model
+    assert merged.train == {"optimizer": "adam", "lr": 0.01, "epochs": 3}
+    assert apply_variant(merged) is merged  # idempotent
+    assert apply_variant(config()).model == {}
+    with pytest.raises(ValueError, match="not defined"):
+        apply_variant(config(model={"variant": "x", "variants": {"y": {"lr": 1.0}}}))
+
+
+def test_build_architectures():
+    mlp = build(config({"architecture": "mlp", "hidden": [8, 4], "activation": "relu"}, {"loss": "bce"}), (2,), 2)
+    assert mlp.forward(np.zeros((3, 2), np.float32)).shape == (3, 1)
+    lin = build(config({"architecture": "linear"}, {"loss": "mse"}), (2,), 2)
+    assert lin.n_parameters() == 3
+    conv = build(config({"architecture": "conv1d", "hidden": [100]}), (256, 1), 10)
+    assert conv.n_parameters() == 3 * 32 + 32 + 4064 * 100 + 100 + 100 * 10 + 10  # the original's network
+    X = shape_inputs(np.zeros((2, 256), np.float32), "conv1d")
+    assert X.shape == (2, 256, 1) and conv.forward(X).shape == (2, 10)
+    with pytest.raises(ValueError, match="one width"):
+        build(config({"architecture": "conv1d", "hidden": [100, 50]}), (256,), 10)
+
+
+def test_random_affine():
+    rng = np.random.default_rng(0)
+    X = rng.random((4, 16 * 16)).astype(np.float32)
+    same = random_affine(X, rng, rotation_degrees=0, scale=0, shift_pixels=0)
+    np.testing.assert_allclose(same, X, atol=1e-6)
+    moved = random_affine(X, np.random.default_rng(1))
+    assert moved.shape == X.shape and moved.dtype == np.float32 and not np.allclose(moved, X)
+    # an integer shift moves the image by whole pixels
+    img = np.zeros((1, 16, 16), np.float32)
+    img[0, 5, 7] = 1
+    out = random_affine(img.reshape(1, -1), np.random.default_rng(0), rotation_degrees=0, scale=0,
+                        shift_pixels=1e-9).reshape(16, 16)
+    assert out[5, 7] == pytest.approx(1, abs=1e-6)
+    with pytest.raises(ValueError, match="square"):
+        random_affine(np.zeros((2, 10), np.float32), rng)
+
+
+def test_confusion_matrix():
+    cm = confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3)
+    np.testing.assert_array_equal(cm, [[1, 1, 0], [0, 1, 0], [0, 0, 1]])
+
+
+def test_classifier_run_end_to_end(tmp_path):
+    c = config({"architecture": "mlp", "hidden": [10], "activation": "tanh", "output_activation": "sigmoid"},
+               {"loss": "bce", "optimizer": "sgd", "lr": 0.5, "epochs": 150, "full_batch": True,
+                "validation_split": 0.2}, {"dataset": "xor", "n_train": 400, "n_test": 300})
+    metrics = get_task("classifier")(c, RunContext(tmp_path))
+    assert metrics["test_accuracy"] > 0.97 and metrics["n_train"] == 320 and metrics["n_validation"] == 80
+    json.dumps(metrics)  # plain JSON
+    history = (tmp_path / "history.csv").read_text().splitlines()
+    assert history[0].split(",") == ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy",
+                                     "test_loss", "test_accuracy", "wall_seconds"]
+    assert len(history) == 151
+    from autoenc.nn import load
+
+    model = load(tmp_path / "model.npz")
+    with np.load(tmp_path / "predictions.npz", allow_pickle=False) as p:
+        from autoenc import datasets
+
+        X, _ = datasets.load("xor", "test", n=300)
+        np.testing.assert_allclose(predict_proba(model, X, c), p["probabilities"], atol=1e-6)
+
+
+def test_augmented_run(tmp_path, monkeypatch):
+    import autoenc.study.tasks.classifier as task
+
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 16)).astype(np.float32)  # 4x4 "images"
+    y = np.arange(60) % 3
+    monkeypatch.setattr(task, "load_split", lambda data, split: (X, y))
+    c = config({"architecture": "mlp", "hidden": [8]}, {"epochs": 3, "augment": "affine", "batch_size": 16,
+                                                         "validation_split": 0.2})
+    metrics = task.run(c, RunContext(tmp_path))
+    assert metrics["epochs_run"] == 3 and metrics["n_classes"] == 3 and metrics["best_epoch"] in (1, 2, 3)
+    with pytest.raises(ValueError, match="patience"):
+        task.run(config({"hidden": [8]}, {"epochs": 2, "augment": "affine", "patience": 2}), RunContext(tmp_path))
