@@ -637,7 +637,7 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
         b.optional("Learning curves", lambda: _section_curves(b, data)),
         b.optional("Reconstructions", lambda: _section_reconstructions(b, data, best_depth)),
         b.optional("t-SNE maps", lambda: _section_tsne(b, data, runs, best_depth)),
-        b.optional("Codes as features", lambda: _section_probes(b, data, best_depth)),
+        b.optional("Codes as features", lambda: _section_probes(b, data)),
     ]
     verdict_table, headline, verdict = _verdicts(data, runs, comp_mse, pca_rows, original)
     return AnalysisResult(headline, verdict, verdict_table, sections, b.alerts, datasets=[b.dataset])
@@ -1044,7 +1044,7 @@ def _section_tsne(b: _Builder, data: StudyData, runs: pd.DataFrame, depth: int) 
     return s
 
 
-def _section_probes(b: _Builder, data: StudyData, depth: int) -> Section:
+def _section_probes(b: _Builder, data: StudyData) -> Section:
     from ..stats import fit_pca, linear_probe
 
     opts = b.ctx.options
@@ -1072,21 +1072,31 @@ def _section_probes(b: _Builder, data: StudyData, depth: int) -> Section:
         row: dict[str, Any] = {"latent": latent}
         if latent <= min(X_train.shape):
             row["PCA codes"] = probe(f"pca{latent}", lambda k=latent: pca_features(k))
-        for loss in data.losses:
-            run = _model_run(data, depth, latent, loss)
-            row[f"AE codes, {loss.upper()}-trained"] = (
-                probe(f"run-{run.run_id}", lambda r=run: (_encode(r, Xs)[0], _encode(r, X_test)[0]))
-                if run is not None else math.nan)
+        for depth in data.depths:
+            for loss in data.losses:
+                run = _model_run(data, depth, latent, loss)
+                row[f"AE depth {depth}, {loss.upper()}"] = (
+                    probe(f"run-{run.run_id}", lambda r=run: (_encode(r, Xs)[0], _encode(r, X_test)[0]))
+                    if run is not None else math.nan)
         row["raw pixels"] = raw
         rows.append(row)
     _save_json(b.ctx, "probes.json", cache)
     fmt = {k: ".3f" for r in rows for k in r if k != "latent"}
+    verdicts = []
+    for row in rows:
+        ae = {k: v for k, v in row.items() if k.startswith("AE ") and math.isfinite(v)}
+        if ae and math.isfinite(row.get("PCA codes", math.nan)):
+            best = max(ae, key=ae.get)
+            word = "at least matches" if ae[best] >= row["PCA codes"] else "falls short of"
+            verdicts.append(f"k = {row['latent']}: the best encoder ({best}, {ae[best]:.3f}) {word} PCA codes "
+                            f"({row['PCA codes']:.3f})")
     return Section("Codes as features", paragraphs=[
         f"Linear probe: standardised features, multinomial logistic regression (lbfgs, C = 1, at most "
         f"{opts.probe_max_iter} iterations) fitted on a fixed stratified subset of {len(idx):,} train images and "
         f"scored on all {len(X_test):,} test images. It measures how much class information each code keeps, "
         f"linearly, against the raw pixels ({X_train.shape[1]} features) and PCA codes of the same size (PCA fitted "
-        f"on the whole train split). Autoencoders: depth {depth}, lowest seed."],
+        f"on the whole train split). Autoencoders: every depth and loss, lowest seed.",
+        "; ".join(verdicts) + "." if verdicts else ""],
         tables=[Table(rows, title="Test accuracy of a logistic-regression probe", formats=fmt)])
 
 
