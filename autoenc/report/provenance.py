@@ -95,6 +95,16 @@ def collect_provenance(
     rows += [
         ("run store", f"{shown_path(store_root)} ({runs[0]} of {runs[1]} runs done)"),
         ("command", command),
+    ]
+    from ..study.store import RunStore
+
+    for sweep in RunStore(store_root).sweeps()[-3:]:
+        rows.append(("sweep", f"{sweep.get('command', '?')}: {sweep.get('done', 0)} trained, "
+                              f"{sweep.get('skipped', 0)} already done, {sweep.get('failed', 0)} failed in "
+                              f"{sweep.get('wall_seconds', '?')} s ({sweep.get('jobs', '?')} jobs x "
+                              f"{sweep.get('threads_per_run', '?')} threads), "
+                              f"finished {sweep.get('finished_utc', '?')}"))
+    rows += [
         ("libraries", library_versions()),
         ("date", _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")),
         ("machine", machine()),

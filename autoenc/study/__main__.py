@@ -88,6 +88,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_line() -> str:
+    return "python -m autoenc.study " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
 def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) -> int:
     try:
         from ..report import build_report
@@ -96,8 +100,7 @@ def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) ->
         return 0
     report_dir = Path(args.report_dir) if args.report_dir and not args.all else (
         Path(args.report_dir) / spec.name if args.report_dir else store.root / "report")
-    command = "python -m autoenc.study " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = build_report(store.root, report_dir, spec=spec, command=command)
+    path = build_report(store.root, report_dir, spec=spec, command=_command_line())
     print(f"report: {path}")
     return 0
 
@@ -126,6 +129,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         results = store.results(configs)
         results.write_csv()
         counts = Counter(o.status for o in outcomes)
+        store.log_sweep({
+            "command": _command_line(), "preset": spec.preset, "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S",
+                                                                                          time.gmtime()),
+            "wall_seconds": round(time.perf_counter() - start, 1), "jobs": jobs,
+            "threads_per_run": args.threads_per_run, "backend": args.backend, **dict(counts),
+        })
         print(f"{spec.name}: {counts.get('done', 0)} trained, {counts.get('skipped', 0)} already done, "
               f"{counts.get('failed', 0)} failed, in {time.perf_counter() - start:.1f} s; "
               f"results: {store.root / 'results.csv'}", file=sys.stderr)

@@ -208,6 +208,22 @@ class RunStore:
         if source is not None and source.is_file():
             atomic_write_bytes(self.root / "study.toml", source.read_bytes())
 
+    def log_sweep(self, record: dict[str, Any]) -> None:
+        """Append one line to ``sweeps.jsonl``: which command trained what, when, how long."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "sweeps.jsonl", "a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        p = self.root / "sweeps.jsonl"
+        if not p.is_file():
+            return []
+        out = []
+        for line in p.read_text().splitlines():
+            with contextlib.suppress(json.JSONDecodeError):  # a line cut by a crash is skipped
+                out.append(json.loads(line))
+        return out
+
     def read_spec(self) -> dict[str, Any] | None:
         p = self.root / "spec.json"
         return json.loads(p.read_text()) if p.is_file() else None
