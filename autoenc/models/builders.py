@@ -140,25 +140,26 @@ def autoencoder(
     """
     rng = np.random.default_rng(seed)
     sizes = [input_size, *hidden_widths(depth, latent_size, widths), latent_size]
-    init = _init_for(activation)
-    enc: list[Module] = []
+    encoder = _dense_stack(sizes, activation, latent_activation, dtype, rng)
+    decoder = _dense_stack(sizes[::-1], activation, output_activation, dtype, rng)
+    return AutoEncoder(encoder, decoder)
+
+
+def _dense_stack(
+    sizes: Sequence[int], activation: str, last_activation: str | None, dtype: Any, rng: np.random.Generator
+) -> Sequential:
+    """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` between them
+    (init by activation) and ``last_activation`` (or none) after the last (Xavier init)."""
+    layers: list[Module] = []
+    n = len(sizes) - 1
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        last = i == len(sizes) - 2
-        enc.append(Linear(a, b, init="xavier" if last else init, dtype=dtype, seed=rng))
+        last = i == n - 1
+        layers.append(Linear(a, b, init="xavier" if last else _init_for(activation), dtype=dtype, seed=rng))
         if not last:
-            enc.append(_activation(activation))
-        elif latent_activation:
-            enc.append(_activation(latent_activation))
-    dec: list[Module] = []
-    rev = sizes[::-1]
-    for i, (a, b) in enumerate(zip(rev[:-1], rev[1:], strict=True)):
-        last = i == len(rev) - 2
-        dec.append(Linear(a, b, init="xavier" if last else init, dtype=dtype, seed=rng))
-        if not last:
-            dec.append(_activation(activation))
-        elif output_activation:
-            dec.append(_activation(output_activation))
-    return AutoEncoder(Sequential(*enc), Sequential(*dec))
+            layers.append(_activation(activation))
+        elif last_activation:
+            layers.append(_activation(last_activation))
+    return Sequential(*layers)
 
 
 def mlp(
@@ -175,17 +176,7 @@ def mlp(
     """
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least input and output sizes, got {list(sizes)}")
-    rng = np.random.default_rng(seed)
-    layers: list[Module] = []
-    n = len(sizes) - 1
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        last = i == n - 1
-        layers.append(Linear(a, b, init="xavier" if last else _init_for(activation), dtype=dtype, seed=rng))
-        if not last:
-            layers.append(_activation(activation))
-        elif output_activation:
-            layers.append(_activation(output_activation))
-    return Sequential(*layers)
+    return _dense_stack(sizes, activation, output_activation, dtype, np.random.default_rng(seed))
 
 
 def conv1d_net(
