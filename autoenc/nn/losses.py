@@ -157,7 +157,27 @@ class _ClassLoss(Loss):
 
 
 class CrossEntropyLoss(_ClassLoss):
-    """Log-softmax + negative log-likelihood on raw scores (logits), per sample."""
+    """Log-softmax + negative log-likelihood on raw scores (logits), per sample.
+
+    Args:
+        reduction: ``none`` | ``mean`` | ``sum``.
+        label_smoothing: in [0, 1): the target becomes ``(1 - s) * t + s / C`` (as
+            ``torch.nn.CrossEntropyLoss``); 0 leaves the targets as given.
+    """
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(reduction)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must lie in [0, 1), got {label_smoothing!r}")
+        self.label_smoothing = float(label_smoothing)
+
+    def _targets(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
+        t = super()._targets(y, yhat)
+        if self.label_smoothing:
+            s = self.label_smoothing
+            # the uniform share scales with the row's mass, so unnormalised rows stay consistent
+            t = (1 - s) * t + (s / yhat.shape[1]) * t.sum(axis=1, keepdims=True)
+        return t
 
     def _per_sample(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
         return -(self._targets(y, yhat) * log_softmax(yhat)).sum(axis=1)
@@ -165,6 +185,9 @@ class CrossEntropyLoss(_ClassLoss):
     def _grad(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
         t = self._targets(y, yhat)
         return np.exp(log_softmax(yhat)) * t.sum(axis=1, keepdims=True) - t
+
+    def __repr__(self) -> str:
+        return f"CrossEntropyLoss(reduction={self.reduction!r}, label_smoothing={self.label_smoothing})"
 
 
 class NLLLoss(_ClassLoss):

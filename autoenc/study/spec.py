@@ -114,6 +114,10 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "validation_split": (_NUM, _fraction),
         "patience": ((int,), _positive),
         "lr_decay": (_NUM, _positive),
+        # "cosine": half-cosine annealing from lr to 0 over the epochs (instead of lr_decay)
+        "lr_schedule": ((str,), _one_of("constant", "cosine")),
+        # cross_entropy only: targets (1 - s) * onehot + s / n_classes
+        "label_smoothing": (_NUM, _fraction),
         # classifier: fresh random small rotations/scalings/shifts of the training images each epoch
         "augment": ((str,), _one_of("none", "affine")),
     },

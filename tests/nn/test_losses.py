@@ -168,6 +168,33 @@ def test_cross_entropy_values_and_label_forms():
     np.testing.assert_allclose(CrossEntropyLoss("sum").backward(labels, scores), np.exp(logp) - onehot)
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_label_smoothing_values_and_gradients(reduction):
+    labels, scores = _data("cross_entropy", seed=5)
+    s = 0.1
+    logp = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+    # hand formula: (1 - s) * NLL of the label + s * mean over classes of -log p
+    per_sample = (1 - s) * -logp[np.arange(N), labels] + s * -logp.mean(axis=1)
+    agg = {"none": lambda a: a, "mean": np.mean, "sum": np.sum}[reduction]
+    ce = CrossEntropyLoss(reduction, label_smoothing=s)
+    np.testing.assert_allclose(ce.forward(labels, scores), agg(per_sample))
+    # labels and one-hot rows smooth the same way; the gradient matches finite differences
+    np.testing.assert_allclose(ce.forward(np.eye(C)[labels], scores), agg(per_sample))
+    assert gradcheck_loss(ce, labels, scores).ok
+    np.testing.assert_allclose(ce.backward(labels, scores), _central(ce, labels, scores), rtol=1e-6, atol=1e-9)
+
+
+def test_cross_entropy_label_smoothing_bounds_and_torch():
+    with pytest.raises(ValueError, match="label_smoothing"):
+        CrossEntropyLoss(label_smoothing=1.0)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        get_loss("cross_entropy", label_smoothing=-0.1)
+    torch = pytest.importorskip("torch")
+    labels, scores = _data("cross_entropy", seed=6)
+    ref = torch.nn.CrossEntropyLoss(label_smoothing=0.2)(torch.tensor(scores), torch.tensor(labels))
+    np.testing.assert_allclose(CrossEntropyLoss(label_smoothing=0.2).forward(labels, scores), ref.item(), rtol=1e-12)
+
+
 def test_cross_entropy_large_scores_stable():
     scores = np.array([[1000.0, 0.0, -1000.0]])
     with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is fine

@@ -152,3 +152,40 @@ def test_augmented_run(tmp_path, monkeypatch):
     assert metrics["epochs_run"] == 3 and metrics["n_classes"] == 3 and metrics["best_epoch"] in (1, 2, 3)
     with pytest.raises(ValueError, match="patience"):
         task.run(config({"hidden": [8]}, {"epochs": 2, "augment": "affine", "patience": 2}), RunContext(tmp_path))
+
+
+def test_next_learning_rate_schedules():
+    from autoenc.study.tasks import next_learning_rate
+
+    # exponential decay multiplies; no setting keeps the rate
+    assert next_learning_rate({"lr": 0.1, "lr_decay": 0.5}, 0.1, 1) == pytest.approx(0.05)
+    assert next_learning_rate({"lr": 0.1}, 0.07, 3) == 0.07
+    # cosine: half a cosine from lr at epoch 1 to 0 after the last epoch, whatever the current rate
+    cosine = {"lr": 0.2, "epochs": 4, "lr_schedule": "cosine"}
+    rates = [0.2] + [next_learning_rate(cosine, 123.0, done) for done in range(1, 5)]
+    np.testing.assert_allclose(rates, [0.2 * 0.5 * (1 + np.cos(np.pi * e / 4)) for e in range(5)], atol=1e-15)
+    assert rates[2] == pytest.approx(0.1) and rates[4] == pytest.approx(0.0, abs=1e-15)
+    with pytest.raises(ValueError, match="keep one"):
+        next_learning_rate({**cosine, "lr_decay": 0.9}, 0.2, 1)
+
+
+def test_label_smoothing_and_cosine_run(tmp_path, monkeypatch):
+    import autoenc.study.tasks.classifier as task
+    from autoenc.nn import CrossEntropyLoss, load
+
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 16)).astype(np.float32)
+    y = np.arange(60) % 3
+    monkeypatch.setattr(task, "load_split", lambda data, split: (X, y))
+    train = {"epochs": 3, "batch_size": 16, "lr": 0.01, "lr_schedule": "cosine", "label_smoothing": 0.1}
+    metrics = task.run(config({"architecture": "mlp", "hidden": [8]}, train), RunContext(tmp_path))
+    # the reported test loss is the plain cross-entropy, not the smoothed training objective
+    model = load(tmp_path / "model.npz")
+    assert metrics["test_loss"] == pytest.approx(CrossEntropyLoss().forward(y, model.forward(X)), rel=1e-5)
+    # the optimizer state saved with the model holds the annealed rate after the last epoch (~0)
+    from autoenc.nn import load_checkpoint
+
+    state = load_checkpoint(tmp_path / "model.npz").optimizer_state
+    assert state["hyperparameters"]["lr"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="cross_entropy"):
+        task.run(config({"hidden": [8]}, {"loss": "nll", "label_smoothing": 0.1, "epochs": 1}), RunContext(tmp_path))

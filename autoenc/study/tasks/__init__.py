@@ -87,6 +87,20 @@ def batch_size(train: dict[str, Any], n: int) -> int:
     return n if train.get("full_batch") else int(train.get("batch_size", 128))
 
 
+def next_learning_rate(train: dict[str, Any], lr: float, epochs_done: int) -> float:
+    """The learning rate for the epoch after ``epochs_done`` (1-based count of finished epochs).
+
+    ``train.lr_schedule = "cosine"`` anneals from ``train.lr`` towards 0 over ``train.epochs``
+    (half a cosine, no restarts); otherwise ``lr`` is multiplied by ``train.lr_decay`` (default 1).
+    """
+    if train.get("lr_schedule", "constant") == "cosine":
+        if "lr_decay" in train:
+            raise ValueError("train.lr_schedule = 'cosine' and train.lr_decay both set; keep one of them")
+        epochs = int(train.get("epochs", 10))
+        return float(train.get("lr", 1e-3)) * 0.5 * (1 + np.cos(np.pi * min(epochs_done, epochs) / epochs))
+    return lr * float(train.get("lr_decay", 1.0))
+
+
 def build_optimizer(train: dict[str, Any], model: Any) -> Any:
     from ...nn import get_optimizer
 

@@ -11,7 +11,7 @@ import numpy as np
 from ...models import autoencoder
 from ...nn import fit, get_loss, predict
 from ..grid import RunConfig
-from . import RunContext, batch_size, build_optimizer, load_split
+from . import RunContext, batch_size, build_optimizer, load_split, next_learning_rate
 
 
 def per_image_errors(X: np.ndarray, X_hat: np.ndarray) -> dict[str, np.ndarray]:
@@ -46,12 +46,22 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     loss = get_loss(t.get("loss", "mse"))
     optimizer = build_optimizer(t, model)
     epochs = int(t.get("epochs", 10))
+    for key in ("label_smoothing", "augment"):
+        if t.get(key, "none") not in ("none", 0, 0.0):
+            raise ValueError(f"train.{key} is for classifiers; the autoencoder task does not support it")
+    log_epoch = ctx.epoch_callback(epochs) if ctx.verbose else None
+
+    def after_epoch(epoch: int, values: dict[str, float]) -> None:
+        optimizer.lr = next_learning_rate(t, optimizer.lr, epoch)
+        if log_epoch is not None:
+            log_epoch(epoch, values)
+
     start = time.perf_counter()
     history = fit(
         model, loss, optimizer, X_train,
         epochs=epochs, batch_size=batch_size(t, len(X_train)), seed=config.seed,
         validation_split=float(t.get("validation_split", 0.1)), patience=t.get("patience"),
-        callback=ctx.epoch_callback(epochs) if ctx.verbose else None,
+        callback=after_epoch,
     )
     train_seconds = time.perf_counter() - start
     test_errors = per_image_errors(X_test, predict(model, X_test))

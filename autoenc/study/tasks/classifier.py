@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..grid import RunConfig
-from . import RunContext, batch_size, build_optimizer, load_split, register_task
+from . import RunContext, batch_size, build_optimizer, load_split, next_learning_rate, register_task
 
 BINARY_LOSSES = ("bce", "bce_logits", "mse")
 #: Rows of the training set used for the per-epoch train accuracy (a fixed slice: cheap).
@@ -233,7 +233,11 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     head = output_activation(m, loss_name)
     model = build(config, X_train.shape[1:], n_classes)
     n_out = n_outputs(loss_name, n_classes)
-    loss = get_loss(loss_name)
+    smoothing = float(t.get("label_smoothing", 0.0))
+    if smoothing and loss_name != "cross_entropy":
+        raise ValueError(f"train.label_smoothing needs loss = 'cross_entropy', not {loss_name!r}")
+    loss = get_loss(loss_name, label_smoothing=smoothing) if smoothing else get_loss(loss_name)
+    test_loss = get_loss(loss_name)  # the plain loss on the test set, smoothing or not
     optimizer = build_optimizer(t, model)
     T_train, T_test = targets(y_train, loss_name, head, n_out), targets(y_test, loss_name, head, n_out)
 
@@ -250,8 +254,6 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     n_fit = len(X_train) - n_val
     monitor = np.arange(min(n_fit, TRAIN_MONITOR_ROWS))
     extra: dict[str, list[float]] = {"train_accuracy": [], "val_accuracy": [], "test_loss": [], "test_accuracy": []}
-    lr_decay = float(t.get("lr_decay", 1.0))
-
     def accuracy(X: np.ndarray, y: np.ndarray) -> float:
         if len(X) == 0:
             return float("nan")
@@ -262,9 +264,9 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
         extra["train_accuracy"].append(accuracy(X_train[monitor], y_train[monitor]))
         extra["val_accuracy"].append(accuracy(X_train[n_fit:], y_train[n_fit:]))
         outputs = predict(model, X_test)  # one pass for both test loss and accuracy
-        extra["test_loss"].append(loss.forward(T_test, outputs, reduction="mean"))
+        extra["test_loss"].append(test_loss.forward(T_test, outputs, reduction="mean"))
         extra["test_accuracy"].append(float((probabilities(outputs, loss_name, head).argmax(axis=1) == y_test).mean()))
-        optimizer.lr *= lr_decay
+        optimizer.lr = next_learning_rate(t, optimizer.lr, epoch)
         ctx.log(f"epoch {epoch}/{epochs} train {values['train_loss']:.4g} val {values['val_loss']:.4g} "
                 f"test accuracy {extra['test_accuracy'][-1]:.4f}")
 
@@ -298,7 +300,7 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     return {
         "test_accuracy": float((pred == y_test).mean()),
         "train_accuracy": float((train_pred == y_train[:n_fit]).mean()),
-        "test_loss": evaluate(model, loss, X_test, T_test),
+        "test_loss": evaluate(model, test_loss, X_test, T_test),
         "final_train_loss": float(losses[-1]) if len(losses) else float("nan"),
         "final_val_loss": float(history.val_loss[-1]) if history.val_loss else float("nan"),
         "per_class_accuracy": [float(a) for a in per_class],

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..grid import RunConfig
-from . import RunContext, batch_size, build_optimizer, load_split, register_task
+from . import RunContext, batch_size, build_optimizer, load_split, next_learning_rate, register_task
 from .classifier import apply_variant
 
 #: Fitted parameters within this relative distance of the least-squares solution: reached it.
@@ -66,7 +66,6 @@ def train(model: Any, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: 
     optimizer = build_optimizer(t, model)
     epochs = int(t.get("epochs", 100))
     size = batch_size(t, len(X))
-    lr_decay = float(t.get("lr_decay", 1.0))
     rng = np.random.default_rng(config.seed)
     single = _single_linear(model)
     history: dict[str, list[float]] = {k: [] for k in ("epoch", "train_loss", "val_loss", "test_loss", "a", "b",
@@ -90,7 +89,7 @@ def train(model: Any, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: 
             except FloatingPointError:  # the loss overflowed: gradient descent diverged
                 diverged = True
                 break
-            optimizer.lr *= lr_decay
+            optimizer.lr = next_learning_rate(t, optimizer.lr, epoch)
             history["epoch"].append(epoch)
             history["train_loss"].append(total / len(X))
             history["val_loss"].append(float("nan"))
