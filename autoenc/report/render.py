@@ -336,9 +336,14 @@ class ReportOptions:
             key = key.strip()
             if key not in cls.__dataclass_fields__ or key == "data_loader" or not value.strip():
                 allowed = sorted(k for k in cls.__dataclass_fields__ if k != "data_loader")
-                raise ValueError(f"AUTOENC_REPORT_OPTIONS: {item!r} is not KEY=VALUE with KEY in {allowed}")
+                raise ValueError(f"report option {item!r} is not KEY=VALUE with KEY in {allowed}")
             value = value.strip()
-            kwargs[key] = value.lower() in ("1", "true", "yes") if key == "use_cache" else int(value)
+            if key == "use_cache":
+                kwargs[key] = value.lower() in ("1", "true", "yes")
+            elif value.isdigit():
+                kwargs[key] = int(value)
+            else:
+                raise ValueError(f"report option {item!r}: {key} takes a whole number >= 0")
         return cls(**kwargs)
 
 

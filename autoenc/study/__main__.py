@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -16,6 +17,8 @@ from .spec import SpecError, StudySpec, list_studies, load_spec
 from .store import RunStore
 
 DEFAULT_STUDY = "fashion_ae"
+REPORT_OPTION_HELP = ("report detail/time trade-off, e.g. tsne_train=3000, tsne_models=2, n_boot=5000 "
+                      "(repeatable; overrides $AUTOENC_REPORT_OPTIONS)")
 
 
 def _common(p: argparse.ArgumentParser, study_optional: bool = True) -> None:
@@ -45,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="retrain runs that failed before")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--report-dir", default=None, help="where the report goes (default OUT/STUDY/report)")
+    p.add_argument("--report-option", action="append", default=[], metavar="KEY=VALUE", dest="report_options",
+                   help=REPORT_OPTION_HELP)
     p.add_argument("--data-dir", default=None, help="data directory (else $AUTOENC_DATA_DIR, data/, system paths)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="per-epoch progress of each run")
     p = sub.add_parser("status", help="done / failed / pending per grid cell")
@@ -52,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write report.html and README.md from the run store")
     _common(p)
     p.add_argument("--report-dir", default=None, help="where the report goes (default OUT/STUDY/report)")
+    p.add_argument("--report-option", action="append", default=[], metavar="KEY=VALUE", dest="report_options",
+                   help=REPORT_OPTION_HELP)
     p.add_argument("--data-dir", default=None)
     p = sub.add_parser("export", help="export one trained encoder as .npz")
     _common(p)
@@ -100,7 +107,15 @@ def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) ->
         return 0
     report_dir = Path(args.report_dir) if args.report_dir and not args.all else (
         Path(args.report_dir) / spec.name if args.report_dir else store.root / "report")
-    path = build_report(store.root, report_dir, spec=spec, command=_command_line())
+    from ..report import ReportOptions
+
+    # $AUTOENC_REPORT_OPTIONS first, then the flags: a key given twice takes the last value
+    text = ",".join([os.environ.get("AUTOENC_REPORT_OPTIONS", ""), *getattr(args, "report_options", [])])
+    try:
+        options = ReportOptions.from_env(text)
+    except ValueError as e:
+        raise SpecError(str(e)) from None
+    path = build_report(store.root, report_dir, spec=spec, command=_command_line(), options=options)
     print(f"report: {path}")
     return 0
 
@@ -109,8 +124,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .runner import data_dir_from_env, default_jobs, run_all
 
     if args.data_dir:
-        import os
-
         os.environ["AUTOENC_DATA_DIR"] = str(Path(args.data_dir).resolve())
     rc = 0
     for spec in _studies(args):
@@ -182,8 +195,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     if args.data_dir:
-        import os
-
         os.environ["AUTOENC_DATA_DIR"] = str(Path(args.data_dir).resolve())
     for spec in _studies(args):
         store = _store(args, spec)

@@ -358,3 +358,26 @@ def test_single_seed_grid(study, tmp_path):
     text = html.read_text()
     assert "1 seed" in text and "t-SNE maps skipped" in text
     assert "seeds disagree in" not in text
+
+
+def test_report_option_flags_reach_the_report(tmp_path, monkeypatch, capsys):
+    import autoenc.report as report_pkg
+    from autoenc.study.__main__ import main
+
+    seen = {}
+
+    def fake_build_report(store_root, report_dir, *, spec, command, options=None, verbose=None):
+        seen["options"] = options
+        return report_dir / "report.html"
+
+    monkeypatch.setattr(report_pkg, "build_report", fake_build_report)
+    (tmp_path / "linear_regression").mkdir()
+    monkeypatch.setenv("AUTOENC_REPORT_OPTIONS", "n_boot=50,tsne_models=1")
+    args = ["report", "linear_regression", "--preset", "quick", "--out", str(tmp_path)]
+    assert main([*args, "--report-option", "n_boot=70", "--report-option", "tsne_train=300"]) == 0
+    # the flags override the environment key by key
+    assert (seen["options"].n_boot, seen["options"].tsne_models, seen["options"].tsne_train) == (70, 1, 300)
+    assert main([*args, "--report-option", "n_boot=many"]) == 2
+    assert "n_boot takes a whole number" in capsys.readouterr().err
+    assert main([*args, "--report-option", "bogus=1"]) == 2
+    assert "'bogus=1' is not KEY=VALUE" in capsys.readouterr().err
