@@ -10,7 +10,7 @@ Measures, with 2 BLAS threads (threadpoolctl; ``--threads`` changes it) and
     PyTorch loop (``nn.BCELoss`` after ``nn.Sigmoid``; ``nn.BCEWithLogitsLoss`` as an extra
     line); seconds per epoch (median), the ratio autoenc / torch, and achieved GFLOP/s
     (6 x weights x images / time, forward + two backward matmuls per weight);
-(c) the original study's Conv1D network (``autoenc.models.conv1d_net()``: Conv1D(3,1,32)-ReLU-
+(c) the original study's Conv1D network (``autoenc.models.conv1d_net()``: Conv1D(3,1,32)-
     MaxPool1D(2,2)-Flatten-Linear(4064,100)-ReLU-Linear(100,10), cross-entropy, Adam, batch 128)
     on the 7,291 USPS training images against ``nn.Conv1d`` (channels first).
 
@@ -229,7 +229,7 @@ def torch_conv_epoch() -> Callable[[np.ndarray, np.ndarray, int], float]:
     from torch import nn
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv1d(1, 32, 3), nn.ReLU(), nn.MaxPool1d(2, 2), nn.Flatten(), nn.Linear(4064, 100),
+    model = nn.Sequential(nn.Conv1d(1, 32, 3), nn.MaxPool1d(2, 2), nn.Flatten(), nn.Linear(4064, 100),
                           nn.ReLU(), nn.Linear(100, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     criterion = nn.CrossEntropyLoss()

@@ -188,18 +188,22 @@ def conv1d_net(
     n_classes: int = 10,
     dtype: Any = np.float32,
     seed: int = 0,
+    conv_activation: str | None = None,
 ) -> Sequential:
     """The original study's network: Conv1D(k,1,C)-MaxPool1D(p,p)-Flatten-Linear-ReLU-Linear.
 
     With the defaults: Conv1D(3,1,32)-MaxPool1D(2,2)-Flatten-Linear(4064,100)-ReLU-Linear(100,10).
-    Input (N, length, 1); output logits (N, n_classes).
+    Input (N, length, 1); output logits (N, n_classes). ``conv_activation`` (e.g. ``"relu"``)
+    inserts an activation after the convolution; the original has none (the max-pooling is
+    its only nonlinearity before the dense layer).
     """
     rng = np.random.default_rng(seed)
     conv_len = length - k_size + 1
     flat = ((conv_len - pool) // pool + 1) * channels
+    after_conv = [] if conv_activation in (None, "none") else [_activation(conv_activation)]
     return Sequential(
         Conv1D(k_size, 1, channels, init="he", dtype=dtype, seed=rng),
-        ReLU(),
+        *after_conv,
         MaxPool1D(pool, pool),
         Flatten(),
         Linear(flat, hidden, init="he", dtype=dtype, seed=rng),

@@ -98,6 +98,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "channels": ((int,), _positive),
         "k_size": ((int,), _positive),
         "pool": ((int,), _positive),
+        # conv1d: activation between the convolution and the pooling (the original has none)
+        "conv_activation": ((str,), _one_of("none", "relu", "tanh")),
         # named bundles of model/train settings; [grid].variant picks one per run (they override the rest)
         "variants": ((dict,), _variants),
         "variant": ((str,), None),
@@ -120,6 +122,11 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "label_smoothing": (_NUM, _fraction),
         # classifier: fresh random small rotations/scalings/shifts of the training images each epoch
         "augment": ((str,), _one_of("none", "affine")),
+        # bounds of the affine augmentation (defaults: 10 degrees, 0.1, 1.5 pixels, 0)
+        "augment_rotation_degrees": (_NUM, _non_negative),
+        "augment_scale": (_NUM, _fraction),
+        "augment_shift_pixels": (_NUM, _non_negative),
+        "augment_distortion": (_NUM, _fraction),
     },
 }
 SECTIONS = ("data", "model", "train")

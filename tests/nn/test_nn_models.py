@@ -84,13 +84,18 @@ def test_mlp():
 
 def test_conv1d_net_is_the_original_network():
     net = conv1d_net(seed=0)
-    conv, _, pool, _, lin1, _, lin2 = net.modules
+    # exactly the original's layers: no activation between the convolution and the pooling
+    assert [type(m).__name__ for m in net.modules] == ["Conv1D", "MaxPool1D", "Flatten", "Linear", "ReLU", "Linear"]
+    conv, pool, _, lin1, _, lin2 = net.modules
     assert isinstance(conv, Conv1D) and (conv.k_size, conv.chan_in, conv.chan_out, conv.stride) == (3, 1, 32, 1)
     assert isinstance(pool, MaxPool1D) and (pool.k_size, pool.stride) == (2, 2)
     assert (lin1.in_features, lin1.out_features) == (4064, 100) and (lin2.in_features, lin2.out_features) == (100, 10)
     assert net.forward(np.zeros((3, 256, 1), np.float32)).shape == (3, 10)
-    small = conv1d_net(length=16, channels=4, k_size=5, pool=3, hidden=7, n_classes=2)
+    small = conv1d_net(length=16, channels=4, k_size=5, pool=3, hidden=7, n_classes=2, conv_activation="relu")
     assert small.forward(np.zeros((2, 16, 1), np.float32)).shape == (2, 2)
+    assert type(small.modules[1]).__name__ == "ReLU"
+    with pytest.raises(ValueError, match="unknown activation"):
+        conv1d_net(conv_activation="gelu")
 
 
 def test_activation_registry():

@@ -113,6 +113,22 @@ def test_random_affine():
         random_affine(np.zeros((2, 10), np.float32), rng)
 
 
+def test_random_affine_distortion():
+    # distortion = 0 keeps the earlier random stream: same images as before the option existed
+    X = np.random.default_rng(0).random((3, 16 * 16)).astype(np.float32)
+    np.testing.assert_array_equal(random_affine(X, np.random.default_rng(2)),
+                                  random_affine(X, np.random.default_rng(2), distortion=0.0))
+    # a pure linear distortion about the centre keeps the centre pixel of an odd-sized image
+    # and moves an off-centre dot
+    img = np.zeros((2, 15, 15), np.float32)
+    img[0, 7, 7] = 1
+    img[1, 7, 13] = 1
+    out = random_affine(img.reshape(2, -1), np.random.default_rng(3), rotation_degrees=0, scale=0, shift_pixels=0,
+                        distortion=0.2).reshape(2, 15, 15)
+    assert out[0, 7, 7] == pytest.approx(1, abs=1e-6)
+    assert out[1, 7, 13] < 0.99 and out[1].sum() > 0
+
+
 def test_confusion_matrix():
     cm = confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3)
     np.testing.assert_array_equal(cm, [[1, 1, 0], [0, 1, 0], [0, 0, 1]])
@@ -152,6 +168,16 @@ def test_augmented_run(tmp_path, monkeypatch):
     assert metrics["epochs_run"] == 3 and metrics["n_classes"] == 3 and metrics["best_epoch"] in (1, 2, 3)
     with pytest.raises(ValueError, match="patience"):
         task.run(config({"hidden": [8]}, {"epochs": 2, "augment": "affine", "patience": 2}), RunContext(tmp_path))
+    # bounds are passed through; bounds without augmentation are a mistake worth an error
+    seen = []
+    real = task.random_affine
+    monkeypatch.setattr(task, "random_affine", lambda X, rng, **kw: seen.append(kw) or real(X, rng, **kw))
+    bounded = {"epochs": 2, "augment": "affine", "augment_rotation_degrees": 4, "augment_scale": 0.05,
+               "augment_distortion": 0.1, "batch_size": 16}
+    task.run(config({"architecture": "mlp", "hidden": [8]}, bounded), RunContext(tmp_path / "a"))
+    assert seen == [{"rotation_degrees": 4.0, "scale": 0.05, "shift_pixels": 1.5, "distortion": 0.1}] * 2
+    with pytest.raises(ValueError, match="augment = 'affine'"):
+        task.run(config({"hidden": [8]}, {"epochs": 1, "augment_scale": 0.1}), RunContext(tmp_path))
 
 
 def test_next_learning_rate_schedules():

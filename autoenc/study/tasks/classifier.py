@@ -32,7 +32,7 @@ BINARY_LOSSES = ("bce", "bce_logits", "mse")
 #: Rows of the training set used for the per-epoch train accuracy (a fixed slice: cheap).
 TRAIN_MONITOR_ROWS = 10_000
 #: Bounds of ``train.augment = "affine"``: uniform rotation, relative scaling and shift per image.
-AFFINE = {"rotation_degrees": 10.0, "scale": 0.1, "shift_pixels": 1.5}
+AFFINE = {"rotation_degrees": 10.0, "scale": 0.1, "shift_pixels": 1.5, "distortion": 0.0}
 
 
 def _none(value: Any) -> Any:
@@ -100,7 +100,8 @@ def build(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> An
         if len(hidden) != 1:
             raise ValueError(f"conv1d: model.hidden must hold one width (the dense layer), got {hidden}")
         net = conv1d_net(length=n_in, channels=int(m.get("channels", 32)), k_size=int(m.get("k_size", 3)),
-                         pool=int(m.get("pool", 2)), hidden=int(hidden[0]), n_classes=out, seed=config.seed)
+                         pool=int(m.get("pool", 2)), hidden=int(hidden[0]), n_classes=out, seed=config.seed,
+                         conv_activation=m.get("conv_activation"))
         if head:
             net = Sequential(*net.modules, ACTIVATIONS[head]())
         return net
@@ -161,10 +162,12 @@ def predict_proba(model: Any, X: np.ndarray, config: RunConfig | dict[str, Any])
 
 
 def random_affine(X: np.ndarray, rng: np.random.Generator, *, rotation_degrees: float = AFFINE["rotation_degrees"],
-                  scale: float = AFFINE["scale"], shift_pixels: float = AFFINE["shift_pixels"]) -> np.ndarray:
-    """Each square image of ``X`` (N, side*side) rotated, scaled and shifted at random
-    (uniform within the given bounds, about the image centre), bilinear interpolation,
-    zero outside the image. Returns float32 (N, side*side)."""
+                  scale: float = AFFINE["scale"], shift_pixels: float = AFFINE["shift_pixels"],
+                  distortion: float = AFFINE["distortion"]) -> np.ndarray:
+    """Each square image of ``X`` (N, side*side) rotated, scaled, distorted and shifted at random
+    (uniform within the given bounds, about the image centre), bilinear interpolation, zero
+    outside the image. ``distortion`` adds U(-d, d) to each entry of the 2x2 linear map (shear
+    and unequal scaling of the two axes). Returns float32 (N, side*side)."""
     n, d = len(X), int(np.prod(X.shape[1:]))
     side = int(round(np.sqrt(d)))
     if side * side != d:
@@ -178,7 +181,10 @@ def random_affine(X: np.ndarray, rng: np.random.Generator, *, rotation_degrees: 
     # the inverse map: where each output pixel comes from in the source image
     ox, oy = cols[None] - tx, rows[None] - ty
     cos, sin = np.cos(angle) / zoom, np.sin(angle) / zoom
-    sx, sy = cos * ox + sin * oy + centre, -sin * ox + cos * oy + centre
+    a, b, c, e = cos, sin, -sin, cos
+    if distortion:  # drawn only when used, so the other settings keep their random stream
+        a, b, c, e = (m + rng.uniform(-distortion, distortion, (n, 1)) for m in (a, b, c, e))
+    sx, sy = a * ox + b * oy + centre, c * ox + e * oy + centre
     x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
     fx, fy = sx - x0, sy - y0
     out = np.zeros((n, d))
@@ -275,12 +281,15 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     X_fit, T_fit = X_train[:n_fit], T_train[:n_fit]
     validation = (X_train[n_fit:], T_train[n_fit:]) if n_val else None
     size = batch_size(t, n_fit)
+    bounds = {k: float(t.get(f"augment_{k}", default)) for k, default in AFFINE.items()}
+    if augment == "none" and any(f"augment_{k}" in t for k in AFFINE):
+        raise ValueError("train.augment_* bounds are set but train.augment = 'none'; set augment = 'affine'")
     if augment == "none":
         history = fit(model, loss, optimizer, X_fit, T_fit, epochs=epochs, batch_size=size, seed=config.seed,
                       validation_data=validation, patience=t.get("patience"), callback=after_epoch)
     else:
         history = _fit_augmented(model, loss, optimizer, X_fit, T_fit, epochs, size, config.seed, validation,
-                                 t.get("patience"), after_epoch, arch)
+                                 t.get("patience"), after_epoch, arch, bounds)
     train_seconds = time.perf_counter() - start
 
     proba = predict_proba(model, X_test, config)
@@ -322,8 +331,9 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
 
 def _fit_augmented(model: Any, loss: Any, optimizer: Any, X: np.ndarray, T: np.ndarray, epochs: int, size: int,
                    seed: int, validation: tuple[np.ndarray, np.ndarray] | None, patience: int | None,
-                   callback: Any, architecture: str) -> Any:
-    """``fit`` one epoch at a time, each on freshly augmented copies of the training images."""
+                   callback: Any, architecture: str, bounds: dict[str, float]) -> Any:
+    """``fit`` one epoch at a time, each on freshly augmented copies of the training images
+    (``random_affine`` with ``bounds``)."""
     from ...nn import History, fit
 
     if patience is not None:
@@ -333,7 +343,7 @@ def _fit_augmented(model: Any, loss: Any, optimizer: Any, X: np.ndarray, T: np.n
     best = np.inf
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
-        X_aug = shape_inputs(random_affine(X.reshape(len(X), -1), rng), architecture)
+        X_aug = shape_inputs(random_affine(X.reshape(len(X), -1), rng, **bounds), architecture)
         h = fit(model, loss, optimizer, X_aug, T, epochs=1, batch_size=size, seed=seed * 100_003 + epoch,
                 validation_data=validation)
         history.epoch.append(epoch)
