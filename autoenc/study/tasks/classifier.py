@@ -282,8 +282,6 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     validation = (X_train[n_fit:], T_train[n_fit:]) if n_val else None
     size = batch_size(t, n_fit)
     bounds = {k: float(t.get(f"augment_{k}", default)) for k, default in AFFINE.items()}
-    if augment == "none" and any(f"augment_{k}" in t for k in AFFINE):
-        raise ValueError("train.augment_* bounds are set but train.augment = 'none'; set augment = 'affine'")
     if augment == "none":
         history = fit(model, loss, optimizer, X_fit, T_fit, epochs=epochs, batch_size=size, seed=config.seed,
                       validation_data=validation, patience=t.get("patience"), callback=after_epoch)
