@@ -373,8 +373,13 @@ def _section_settings(ctx: ReportContext, cells: list[Cell]) -> Section:
     notes = sorted({str(r.metrics.get("data_note", "")) for c in cells for r in c.runs} - {""})
     for n in notes:
         s.add_note(f"Data: {n}.")
-    s.add_note("Accuracies are on the whole test split. Learning curves also show the test accuracy after "
-               "every epoch: it is monitored only, no setting or epoch is chosen on it.")
+    selection = ctx.spec.extra.get("selection")
+    if selection:  # the study file says how its settings were picked (e.g. a search that saw the test set)
+        s.add_note("Accuracies are on the whole test split. Learning curves also show the test accuracy after "
+                   f"every epoch; no epoch is chosen on it. How the settings were chosen: {selection}")
+    else:
+        s.add_note("Accuracies are on the whole test split. Learning curves also show the test accuracy after "
+                   "every epoch: it is monitored only, no setting or epoch is chosen on it.")
     return s
 
 

@@ -46,8 +46,14 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        # params only re-state values already in the sections, so they are left out of the hash
+        # params only re-state values already in the sections, so they are left out of the hash;
+        # of [model.variants] only the run's own variant counts, so adding a variant to a study
+        # adds runs without renaming the existing ones
         content = {k: v for k, v in self.to_dict().items() if k != "params"}
+        variants, chosen = self.model.get("variants"), self.model.get("variant")
+        if isinstance(variants, dict):
+            kept = {chosen: variants[chosen]} if chosen in variants else {}
+            content["model"] = {**self.model, "variants": kept}
         return hashlib.sha256(canonical_json(content).encode()).hexdigest()[:ID_LENGTH]
 
     @classmethod

@@ -72,6 +72,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "task": ((str,), _one_of(*TASKS)),
         "report": ((str,), None),
         "original": ((dict,), None),
+        # how the settings were chosen, when not fixed in advance (shown in the report)
+        "selection": ((str,), None),
     },
     "data": {
         "dataset": ((str,), None),

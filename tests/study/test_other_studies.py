@@ -156,3 +156,9 @@ def test_digit_studies_quick(name, tmp_path, data_dir):
     if headline:
         readme = (store.root / "report" / "README.md").read_text()
         assert "Most confidently misclassified" in readme and "Original vs now" in readme
+        # a study whose settings came from a search says so instead of "no setting is chosen on it"
+        selection = load_spec(name, "quick").extra.get("selection")
+        if selection:
+            assert f"How the settings were chosen: {selection}" in readme and "no setting or epoch" not in readme
+        else:
+            assert "no setting or epoch is chosen on it" in readme

@@ -95,6 +95,19 @@ def test_run_ids_are_content_hashes():
     assert other.run_id != cfg.run_id
 
 
+
+def test_run_id_ignores_the_variants_a_run_does_not_use():
+    def run(variant, variants):
+        return RunConfig("classifier", {"dataset": "xor"}, {"variant": variant, "variants": variants},
+                         {"loss": "bce"}, 0, {})
+
+    a = {"hidden": [10]}
+    base = run("a", {"a": a})
+    assert run("a", {"a": a, "b": {"hidden": [20]}}).run_id == base.run_id  # a new variant: same run
+    assert run("a", {"a": {"hidden": [11]}}).run_id != base.run_id  # its own variant changed: new run
+    assert run("b", {"a": a, "b": a}).run_id != base.run_id
+
+
 def test_shipped_studies_are_valid():
     names = [n for n, d in list_studies()]
     assert "fashion_ae" in names

@@ -145,6 +145,9 @@ def test_classifier_run_end_to_end(tmp_path):
     assert history[0].split(",") == ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy",
                                      "test_loss", "test_accuracy", "wall_seconds"]
     assert len(history) == 151
+    # the final validation accuracy is the last row's, on the 80 held-out training points
+    assert metrics["val_accuracy"] == float(history[-1].split(",")[4]) and metrics["val_accuracy"] > 0.9
+    assert metrics["val_accuracy"] * 80 == pytest.approx(round(metrics["val_accuracy"] * 80), abs=1e-9)
     from autoenc.nn import load
 
     model = load(tmp_path / "model.npz")

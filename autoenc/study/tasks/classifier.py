@@ -310,6 +310,8 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
         "test_loss": evaluate(model, test_loss, X_test, T_test),
         "final_train_loss": float(losses[-1]) if len(losses) else float("nan"),
         "final_val_loss": float(history.val_loss[-1]) if history.val_loss else float("nan"),
+        # accuracy on the held-out part of the training set after the last epoch (nan without one)
+        "val_accuracy": extra["val_accuracy"][-1] if extra["val_accuracy"] else float("nan"),
         "per_class_accuracy": [float(a) for a in per_class],
         "confusion_matrix": cm.tolist(),
         "n_classes": n_classes,
