@@ -278,6 +278,7 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
         _section_settings(ctx, cells),
         _section_accuracy(ctx, cells, frame, originals),
         _section_original(originals),
+        _optional(ctx, alerts, "Agreement between seeds", lambda: _section_seed_agreement(cells)),
         _optional(ctx, alerts, "Decision boundaries", lambda: _section_boundaries(ctx, cells)),
         _optional(ctx, alerts, "Confusion matrices and per-class accuracy",
                   lambda: _section_confusion(ctx, cells, originals)),
@@ -426,6 +427,51 @@ def _section_original(originals: list[dict[str, Any]]) -> Section | None:
     for row in originals:
         if row.get("note"):
             s.add_note(f"{row['name']}: {row['note']}")
+    return s
+
+
+def seed_agreement(predictions: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+    """How the seeds of one cell err on the same test set.
+
+    ``predictions``: per seed, ``test_labels``, ``predicted_labels`` and ``probabilities``
+    (the arrays of ``predictions.npz``). Returns the errors per seed, the test images that
+    every seed gets wrong (systematic errors) and that at least one gets wrong, and the
+    accuracy of the seeds' averaged probabilities (an ensemble: a diagnostic, not one network).
+    """
+    labels = predictions[0]["test_labels"]
+    if any(not np.array_equal(p["test_labels"], labels) for p in predictions[1:]):
+        raise ValueError("the seeds were scored on different test sets")
+    wrong = np.array([p["predicted_labels"] != labels for p in predictions])
+    mean_proba = np.mean([p["probabilities"] for p in predictions], axis=0)
+    return {
+        "errors per seed": [int(w.sum()) for w in wrong],
+        "shared by every seed": int(wrong.all(axis=0).sum()),
+        "made by any seed": int(wrong.any(axis=0).sum()),
+        "ensemble accuracy": float((mean_proba.argmax(axis=1) == labels).mean()),
+        "n test": int(len(labels)),
+    }
+
+
+def _section_seed_agreement(cells: list[Cell]) -> Section | None:
+    rows = []
+    for c in cells:
+        if len(c.runs) < 2:
+            continue
+        a = seed_agreement([dict(r.arrays("predictions.npz")) for r in c.runs])
+        rows.append({"cell": c.label, "seeds": len(c.runs),
+                     "test errors per seed": ", ".join(map(str, a["errors per seed"])),
+                     "errors shared by every seed": a["shared by every seed"],
+                     "errors of at least one seed": a["made by any seed"],
+                     "median accuracy": c.median("test_accuracy"),
+                     "seed-ensemble accuracy": a["ensemble accuracy"]})
+    if not rows:
+        return None
+    s = Section("Agreement between seeds")
+    s.add_text("Test errors that every seed makes are systematic (the network and recipe, or ambiguous images); "
+               "errors of some seeds only are what averaging seeds could remove. The seed ensemble averages the "
+               "seeds' predicted probabilities: a diagnostic of how much the seeds differ, not a single network, "
+               "and never the figure compared with the original.")
+    s.add_table(Table(rows, formats={"median accuracy": ".4f", "seed-ensemble accuracy": ".4f"}))
     return s
 
 

@@ -381,3 +381,18 @@ def test_report_option_flags_reach_the_report(tmp_path, monkeypatch, capsys):
     assert "n_boot takes a whole number" in capsys.readouterr().err
     assert main([*args, "--report-option", "bogus=1"]) == 2
     assert "'bogus=1' is not KEY=VALUE" in capsys.readouterr().err
+
+
+def test_seed_agreement_counts_and_ensemble():
+    from autoenc.report.analysis_classifier import seed_agreement
+
+    labels = np.array([0, 1, 1, 0, 1])
+    # seed A misses images 1 and 2, seed B misses 2 and 3; the average of the two is right on 1 and 3
+    proba_a = np.array([[0.9, 0.1], [0.6, 0.4], [0.8, 0.2], [0.7, 0.3], [0.2, 0.8]])
+    proba_b = np.array([[0.8, 0.2], [0.1, 0.9], [0.7, 0.3], [0.4, 0.6], [0.3, 0.7]])
+    preds = [{"test_labels": labels, "predicted_labels": p.argmax(1), "probabilities": p} for p in (proba_a, proba_b)]
+    a = seed_agreement(preds)
+    assert a["errors per seed"] == [2, 2] and a["shared by every seed"] == 1 and a["made by any seed"] == 3
+    assert a["ensemble accuracy"] == pytest.approx(4 / 5) and a["n test"] == 5
+    with pytest.raises(ValueError, match="different test sets"):
+        seed_agreement([preds[0], {**preds[1], "test_labels": labels[::-1]}])

@@ -127,3 +127,11 @@ def test_fashion_ae_grid_is_the_issue_grid():
     quick = load_spec("fashion_ae", "quick")
     assert set(quick.grid["loss"]) == {"mse", "bce"}
     assert len(quick.grid["latent_size"]) >= 2 and len(quick.grid["seed"]) >= 2
+
+
+def test_every_study_key_is_documented():
+    from autoenc.study.spec import SCHEMA
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "studies.md").read_text()
+    missing = [f"[{section}] {key}" for section, keys in SCHEMA.items() for key in keys if f"`{key}`" not in doc]
+    assert not missing, f"docs/studies.md does not describe {missing}"
