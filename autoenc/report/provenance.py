@@ -19,15 +19,23 @@ __all__ = ["collect_provenance", "data_checksum", "git_commit", "library_version
 LIBRARIES = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "seaborn", "jinja2", "openTSNE", "joblib")
 
 
+#: Changes that cannot alter a result: generated reports and Markdown prose. Without this,
+#: writing several reports in one command marked every report after the first as dirty.
+NOT_CODE = (":(exclude,glob)**/reports/**", ":(exclude,glob)**/*.md")
+
+
 def git_commit(path: Path | None = None) -> str:
     """``<sha>`` of the checkout holding ``path`` (default: this package), ``+dirty`` when
-    tracked files are modified; ``"n/a"`` outside a git checkout or without git."""
+    tracked files other than reports and Markdown (see ``NOT_CODE``) are modified; ``"n/a"``
+    outside a git checkout or without git."""
     where = Path(path or Path(__file__).resolve().parent)
     try:
         sha = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        top = subprocess.run(["git", "-C", str(where), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", top, "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *NOT_CODE], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "n/a"
     return f"{sha}+dirty" if dirty else sha or "n/a"

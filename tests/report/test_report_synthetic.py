@@ -396,3 +396,33 @@ def test_seed_agreement_counts_and_ensemble():
     assert a["ensemble accuracy"] == pytest.approx(4 / 5) and a["n test"] == 5
     with pytest.raises(ValueError, match="different test sets"):
         seed_agreement([preds[0], {**preds[1], "test_labels": labels[::-1]}])
+
+
+def test_git_commit_ignores_generated_reports(tmp_path):
+    import shutil
+    import subprocess
+
+    from autoenc.report.provenance import git_commit
+
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.email=t@t", "-c", "user.name=t", *args],
+                       check=True, capture_output=True)
+
+    (tmp_path / "reports" / "s").mkdir(parents=True)
+    (tmp_path / "reports" / "s" / "report.html").write_text("old")
+    (tmp_path / "README.md").write_text("old")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "init")
+    clean = git_commit(tmp_path)
+    assert len(clean) == 40 and not clean.endswith("+dirty")
+    (tmp_path / "reports" / "s" / "report.html").write_text("new")  # a report written by an earlier study
+    (tmp_path / "README.md").write_text("new")
+    assert git_commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == clean + "+dirty"
+    assert git_commit(tmp_path.parent / "elsewhere-not-a-repo") == "n/a"
