@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
-import subprocess
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..codeversion import git_commit
 
 if TYPE_CHECKING:
     from ..study.spec import StudySpec
@@ -17,28 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["collect_provenance", "data_checksum", "git_commit", "library_versions"]
 
 LIBRARIES = ("numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "seaborn", "jinja2", "openTSNE", "joblib")
-
-
-#: Changes that cannot alter a result: generated reports and Markdown prose. Without this,
-#: writing several reports in one command marked every report after the first as dirty.
-NOT_CODE = (":(exclude,glob)**/reports/**", ":(exclude,glob)**/*.md")
-
-
-def git_commit(path: Path | None = None) -> str:
-    """``<sha>`` of the checkout holding ``path`` (default: this package), ``+dirty`` when
-    tracked files other than reports and Markdown (see ``NOT_CODE``) are modified; ``"n/a"``
-    outside a git checkout or without git."""
-    where = Path(path or Path(__file__).resolve().parent)
-    try:
-        sha = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        top = subprocess.run(["git", "-C", str(where), "rev-parse", "--show-toplevel"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", top, "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                *NOT_CODE], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "n/a"
-    return f"{sha}+dirty" if dirty else sha or "n/a"
 
 
 def library_versions(names: Sequence[str] = LIBRARIES) -> str:
@@ -88,8 +68,10 @@ def collect_provenance(
     runs: tuple[int, int] = (0, 0),
     seconds: float | None = None,
     timings: Mapping[str, float] | None = None,
+    run_codes: Sequence[str | None] = (),
 ) -> list[tuple[str, str]]:
-    """``(label, value)`` rows of the report's provenance footer."""
+    """``(label, value)`` rows of the report's provenance footer; ``run_codes`` are the code
+    versions that trained the analysed runs (None where a run predates the record)."""
     from .. import __version__
 
     rows = [
@@ -104,6 +86,9 @@ def collect_provenance(
         ("run store", f"{shown_path(store_root)} ({runs[0]} of {runs[1]} runs done)"),
         ("command", command),
     ]
+    if run_codes:
+        counts = Counter(code or "not recorded" for code in run_codes)
+        rows.append(("code that trained the runs", "; ".join(f"{code} ({n} runs)" for code, n in counts.most_common())))
     from ..study.store import RunStore
 
     for sweep in RunStore(store_root).sweeps()[-3:]:

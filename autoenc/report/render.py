@@ -29,6 +29,7 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -479,6 +480,12 @@ def run_alerts(store: RunStore, results: StudyResults, n_configs: int) -> list[A
         alerts.append(Alert("warning", f"{len(not_converged)} runs did not converge",
                             "Their loss was not finite or improved by less than 1% from the first to "
                             "the last epoch; they are kept in the statistics.", _listed(items)))
+    versions = Counter(r.code for r in results.done if r.code)
+    if len(versions) > 1:  # e.g. code edited while a sweep ran, or a grid finished after an upgrade
+        alerts.append(Alert("warning", f"the runs were trained by {len(versions)} versions of the code",
+                            "Results may mix code changes. To make them uniform, rerun on one clean checkout "
+                            "with `sweep --force`.",
+                            _listed([f"{v}: {n} runs" for v, n in versions.most_common()])))
     if not results.done:
         alerts.append(Alert("error", "no completed runs", "Nothing to analyse yet: run `sweep` first."))
     return alerts
@@ -608,7 +615,8 @@ def build_report(
     provenance = collect_provenance(spec, store_root, command, datasets=result.datasets or
                                     [str(ctx.data_settings.get("dataset", ""))],
                                     runs=(len(results.done), len(configs)), seconds=seconds,
-                                    timings={**ctx.timings, **result.timings})
+                                    timings={**ctx.timings, **result.timings},
+                                    run_codes=[r.code for r in results.done])
     title = f"{spec.name}: {spec.description}" if len(spec.description) < 80 else spec.name
     view = _view(result, alerts, spec, provenance, title)
 

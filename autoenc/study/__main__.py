@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from ..codeversion import git_commit
 from .grid import expand
 from .spec import SpecError, StudySpec, list_studies, load_spec
 from .store import RunStore
@@ -146,7 +147,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             "command": _command_line(), "preset": spec.preset, "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S",
                                                                                           time.gmtime()),
             "wall_seconds": round(time.perf_counter() - start, 1), "jobs": jobs,
-            "threads_per_run": args.threads_per_run, "backend": args.backend, **dict(counts),
+            "threads_per_run": args.threads_per_run, "backend": args.backend, "code": git_commit(), **dict(counts),
         })
         print(f"{spec.name}: {counts.get('done', 0)} trained, {counts.get('skipped', 0)} already done, "
               f"{counts.get('failed', 0)} failed, in {time.perf_counter() - start:.1f} s; "

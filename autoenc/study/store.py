@@ -82,6 +82,15 @@ class Run:
     def metrics(self) -> dict[str, Any]:
         return json.loads((self.path / "metrics.json").read_text())
 
+    @cached_property
+    def code(self) -> str | None:
+        """The code version (git commit, ``+dirty`` if modified) that trained the run; None
+        for runs stored before versions were recorded."""
+        try:
+            return json.loads((self.path / DONE).read_text()).get("code")
+        except (OSError, ValueError, AttributeError):
+            return None
+
     def history(self) -> pd.DataFrame:
         import pandas as pd
 
@@ -169,14 +178,17 @@ class RunStore:
         return d
 
     def mark_done(self, run_id: str) -> None:
-        """Checksum every file of the run and write the DONE marker last."""
+        """Checksum every file of the run and write the DONE marker last (with the code
+        version that trained it, so a report can tell runs of different code apart)."""
+        from ..codeversion import git_commit
+
         d = self.run_dir(run_id)
         files = {
             p.name: sha256_file(p)
             for p in sorted(d.iterdir())
             if p.is_file() and p.name not in (DONE, FAILED) and not p.name.startswith(".")
         }
-        atomic_write_json(d / DONE, {"files": files})
+        atomic_write_json(d / DONE, {"files": files, "code": git_commit()})
 
     def mark_failed(self, run_id: str, text: str) -> None:
         atomic_write_text(self.run_dir(run_id) / FAILED, text)

@@ -426,3 +426,32 @@ def test_git_commit_ignores_generated_reports(tmp_path):
     (tmp_path / "code.py").write_text("x = 2\n")
     assert git_commit(tmp_path) == clean + "+dirty"
     assert git_commit(tmp_path.parent / "elsewhere-not-a-repo") == "n/a"
+
+
+def test_runs_record_their_code_and_mixed_versions_are_flagged(study, tmp_path):
+    import json
+    import shutil
+
+    from autoenc.codeversion import git_commit
+    from autoenc.report.render import run_alerts
+
+    spec, store = study
+    copy = RunStore(tmp_path / "store")
+    shutil.copytree(store.root, copy.root)
+    results = copy.results(expand(spec))
+    codes = {r.code for r in results.done}
+    assert codes == {git_commit()}  # mark_done wrote the version of the code that trained them
+    assert not [a for a in run_alerts(copy, results, len(expand(spec))) if "versions of the code" in a.title]
+    # one run trained by other code: a warning that names both versions; the run still verifies
+    marker = results.done[0].path / "DONE"
+    record = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**record, "code": "0123abcd+dirty"}))
+    results = copy.results(expand(spec))
+    assert len(results.done) == len(expand(spec))
+    alerts = [a for a in run_alerts(copy, results, len(expand(spec))) if "versions of the code" in a.title]
+    assert len(alerts) == 1 and any("0123abcd+dirty: 1 runs" in item for item in alerts[0].items)
+    # a marker from before versions were recorded reads as unknown, not as a third version
+    marker.write_text(json.dumps({"files": record["files"]}))
+    results = copy.results(expand(spec))
+    assert results.done[0].code is None
+    assert not [a for a in run_alerts(copy, results, len(expand(spec))) if "versions of the code" in a.title]
