@@ -58,6 +58,22 @@ def test_study_file_is_valid(name, preset):
             assert any(matches(c, row.get("cell", {})) for c in configs), f"original row {row_name} selects no run"
 
 
+@pytest.mark.parametrize("name", STUDIES)
+def test_every_preset_expands(name):
+    # presets beyond full/quick (e.g. conv1d_usps's validation check) must stay valid too
+    for preset in load_spec(name).presets:
+        spec = load_spec(name, preset)
+        variants = spec.model.get("variants", {})
+        assert all(v in variants for v in spec.grid.get("variant", [])), (name, preset)
+        assert expand(spec), (name, preset)
+
+
+def test_conv1d_validation_preset_holds_out_1000_images():
+    spec = load_spec("conv1d_usps", "validation")
+    assert round(7291 * spec.train["validation_split"]) == 1000
+    assert spec.grid["variant"] == ["conv1d", "previous"] and spec.grid["train_subset"] == [7291]
+
+
 def test_quick_presets_are_small():
     for name in STUDIES:
         spec = load_spec(name, "quick")
