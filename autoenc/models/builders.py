@@ -8,7 +8,20 @@ from typing import Any
 
 import numpy as np
 
-from ..nn import Conv1D, Flatten, Linear, LogSoftmax, MaxPool1D, Module, ReLU, Sequential, Sigmoid, Softmax, TanH
+from ..nn import (
+    Conv1D,
+    Dropout,
+    Flatten,
+    Linear,
+    LogSoftmax,
+    MaxPool1D,
+    Module,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    TanH,
+)
 
 ACTIVATIONS: dict[str, type[Module]] = {
     "relu": ReLU,
@@ -168,15 +181,31 @@ def mlp(
     output_activation: str | None = None,
     dtype: Any = np.float32,
     seed: int = 0,
+    dropout: float = 0.0,
 ) -> Sequential:
     """Multilayer perceptron ``sizes[0] -> ... -> sizes[-1]``.
 
     ``output_activation=None`` leaves logits (use ``CrossEntropyLoss``); ``log_softmax``
-    reproduces the original study's network (use ``NLLLoss``).
+    reproduces the original study's network (use ``NLLLoss``). ``dropout > 0`` adds a
+    ``Dropout`` after each hidden activation (training only).
     """
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least input and output sizes, got {list(sizes)}")
-    return _dense_stack(sizes, activation, output_activation, dtype, np.random.default_rng(seed))
+    net = _dense_stack(sizes, activation, output_activation, dtype, np.random.default_rng(seed))
+    if not dropout:
+        return net
+    layers, hidden = [], len(sizes) - 2
+    for m in net.modules:
+        layers.append(m)
+        if not isinstance(m, Linear) and hidden:  # the activation after a hidden Linear
+            layers.append(_dropout(dropout, seed, len(sizes) - 2 - hidden))
+            hidden -= 1
+    return Sequential(*layers)
+
+
+def _dropout(p: float, seed: int, index: int) -> Dropout:
+    # a stream apart from the weights', so that adding dropout leaves the initial weights alone
+    return Dropout(p, seed=int(np.random.default_rng([seed, 1, index]).integers(2**31)))
 
 
 def conv1d_net(
@@ -189,13 +218,15 @@ def conv1d_net(
     dtype: Any = np.float32,
     seed: int = 0,
     conv_activation: str | None = None,
+    dropout: float = 0.0,
 ) -> Sequential:
     """The original study's network: Conv1D(k,1,C)-MaxPool1D(p,p)-Flatten-Linear-ReLU-Linear.
 
     With the defaults: Conv1D(3,1,32)-MaxPool1D(2,2)-Flatten-Linear(4064,100)-ReLU-Linear(100,10).
     Input (N, length, 1); output logits (N, n_classes). ``conv_activation`` (e.g. ``"relu"``)
     inserts an activation after the convolution; the original has none (the max-pooling is
-    its only nonlinearity before the dense layer).
+    its only nonlinearity before the dense layer). ``dropout > 0`` adds a ``Dropout`` on the
+    flattened features (training only: the network that predicts is unchanged).
     """
     rng = np.random.default_rng(seed)
     conv_len = length - k_size + 1
@@ -206,6 +237,7 @@ def conv1d_net(
         *after_conv,
         MaxPool1D(pool, pool),
         Flatten(),
+        *([_dropout(dropout, seed, 0)] if dropout else []),
         Linear(flat, hidden, init="he", dtype=dtype, seed=rng),
         ReLU(),
         Linear(hidden, n_classes, dtype=dtype, seed=rng),

@@ -9,14 +9,14 @@ and ``backward(y, yhat)``) plus what PyTorch users expect (``Sequential.backward
 from .activations import LogSoftmax, ReLU, Sigmoid, Softmax, TanH
 from .gradcheck import GradcheckResult, gradcheck, gradcheck_loss, numeric_gradient
 from .io import Checkpoint, ModelFileError, load, load_checkpoint, save
-from .layers import Conv1D, Flatten, Linear, MaxPool1D
+from .layers import Conv1D, Dropout, Flatten, Linear, MaxPool1D
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, NLLLoss, get_loss
 from .module import Module, Parameter, Sequential, module_from_config
 from .optim import SGD, Adam, Optim, Optimizer, get_optimizer
 from .train import History, evaluate, fit, predict
 
 __all__ = [
-    "Adam", "BCELoss", "BCEWithLogitsLoss", "Checkpoint", "Conv1D", "CrossEntropyLoss", "Flatten",
+    "Adam", "BCELoss", "BCEWithLogitsLoss", "Checkpoint", "Conv1D", "CrossEntropyLoss", "Dropout", "Flatten",
     "GradcheckResult", "History", "Linear", "LogSoftmax", "Loss", "MSELoss", "MaxPool1D",
     "ModelFileError", "Module", "NLLLoss", "Optim", "Optimizer", "Parameter", "ReLU", "SGD",
     "Sequential", "Sigmoid", "Softmax", "TanH", "evaluate", "fit", "get_loss", "get_optimizer",

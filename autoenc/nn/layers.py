@@ -1,4 +1,4 @@
-"""Layers with parameters or shape changes: Linear, Conv1D, MaxPool1D, Flatten.
+"""Layers with parameters or shape changes: Linear, Conv1D, MaxPool1D, Flatten, and Dropout.
 
 All are vectorised over samples and positions (Conv1D and MaxPool1D use strided views and
 loop only over the few kernel offsets).
@@ -305,3 +305,45 @@ class Flatten(Module):
 
     def backward_delta(self, input: np.ndarray, delta: np.ndarray) -> np.ndarray:
         return delta.reshape(input.shape)
+
+
+class Dropout(Module):
+    """Inverted dropout: in training mode each input value is zeroed with probability ``p`` and
+    the others are scaled by ``1 / (1 - p)``; in eval mode (and for ``p = 0``) the identity,
+    so a trained network predicts without rescaling.
+
+    Args:
+        p: drop probability in [0, 1).
+        seed: int or ``np.random.Generator`` for the masks (a new mask at every training
+            forward pass).
+
+    Shape:
+        Any; output has the input's shape.
+    """
+
+    def __init__(self, p: float = 0.5, seed: int | np.random.Generator | None = 0) -> None:
+        super().__init__()
+        if not 0.0 <= float(p) < 1.0:
+            raise ValueError(f"Dropout: p must lie in [0, 1), got {p!r}")
+        self.p = float(p)
+        self._seed = seed if isinstance(seed, int) else None
+        self._rng = _rng(seed)
+        self._mask: np.ndarray | None = None
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        if not isinstance(X, np.ndarray):
+            raise TypeError(f"{self!r}: expected a NumPy array, got {type(X).__name__}")
+        if not self.training or self.p == 0.0:
+            self._mask = None
+            return X
+        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        keep = self._rng.random(X.shape, dtype=dtype) >= self.p
+        self._mask = keep.astype(dtype) * dtype.type(1.0 / (1.0 - self.p))
+        return X * self._mask
+
+    def backward_delta(self, input: np.ndarray, delta: np.ndarray) -> np.ndarray:
+        # the mask of the last forward pass (the one whose output produced delta)
+        return delta if self._mask is None else delta * self._mask
+
+    def get_config(self) -> dict[str, Any]:
+        return {"p": self.p, "seed": self._seed}

@@ -102,6 +102,10 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "pool": ((int,), _positive),
         # conv1d: activation between the convolution and the pooling (the original has none)
         "conv_activation": ((str,), _one_of("none", "relu", "tanh")),
+        # classifier mlp/conv1d: Dropout after each hidden activation / on the flattened conv features
+        "dropout": (_NUM, _fraction),
+        # classifier: the order in which each square image's pixels are read (conv1d sequences)
+        "reading_order": ((str,), _one_of("row", "column", "snake", "morton", "hilbert")),
         # named bundles of model/train settings; [grid].variant picks one per run (they override the rest)
         "variants": ((dict,), _variants),
         "variant": ((str,), None),

@@ -12,6 +12,7 @@ import pytest
 from autoenc.models import autoencoder
 from autoenc.nn import (
     Conv1D,
+    Dropout,
     Flatten,
     Linear,
     LogSoftmax,
@@ -178,6 +179,26 @@ def test_maxpool1d_independent_central_difference():
 
 def test_flatten():
     assert_gradcheck(Flatten(), np.random.default_rng(0).normal(size=(3, 4, 2)))
+
+
+class _FrozenDropout(Dropout):
+    """The same mask at every forward pass, so that finite differences see one function."""
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        self._rng = np.random.default_rng(7)
+        return super().forward(X)
+
+
+def test_dropout_in_training_mode():
+    layer = _FrozenDropout(0.4)
+    X = np.random.default_rng(0).normal(size=(3, 5, 2))
+    out = layer.forward(X)
+    assert 0 < (out == 0).sum() < out.size  # some values dropped, some kept
+    assert_gradcheck(layer, X)
+    manual_check(layer, X)
+    # in a network, between layers with parameters
+    net = Sequential(Linear(4, 6, dtype=F64, seed=0), ReLU(), _FrozenDropout(0.5), Linear(6, 2, dtype=F64, seed=1))
+    assert_gradcheck(net, away_from_zero((5, 4), seed=2))
 
 
 # --- activations ----------------------------------------------------------------------

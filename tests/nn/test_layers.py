@@ -8,6 +8,7 @@ import pytest
 
 from autoenc.nn import (
     Conv1D,
+    Dropout,
     Flatten,
     Linear,
     LogSoftmax,
@@ -387,3 +388,35 @@ def test_train_eval_flags_and_misc():
     assert MaxPool1D(2).param_dtype is None
     with pytest.raises(NotImplementedError):
         Module().forward(np.zeros(1))
+
+
+# --- Dropout --------------------------------------------------------------------------
+
+
+def test_dropout_scales_the_kept_values_and_is_the_identity_in_eval_mode():
+    X = np.ones((400, 50), np.float32)
+    layer = Dropout(0.3, seed=0)
+    out = layer.forward(X)
+    assert out.dtype == np.float32 and out.shape == X.shape
+    kept = out != 0
+    assert kept.mean() == pytest.approx(0.7, abs=0.01)
+    np.testing.assert_allclose(out[kept], 1 / 0.7, rtol=1e-6)  # expectation preserved
+    np.testing.assert_array_equal(layer.backward_delta(X, np.full_like(X, 2.0)), 2 * out)
+    assert not np.array_equal(layer.forward(X), out)  # a new mask every pass
+    layer.eval()
+    assert layer.forward(X) is X and layer.backward_delta(X, X) is X
+    net = Sequential(Linear(50, 3, seed=0), Dropout(0.5)).eval()
+    np.testing.assert_array_equal(net.forward(X), net.modules[0].forward(X))
+    assert Dropout(0.0).forward(X) is X
+    # same seed, same masks: a run's config determines its training
+    np.testing.assert_array_equal(Dropout(0.5, seed=3).forward(X), Dropout(0.5, seed=3).forward(X))
+
+
+def test_dropout_config_and_errors():
+    rebuilt = module_from_config(Dropout(0.25, seed=4).to_config())
+    assert isinstance(rebuilt, Dropout) and rebuilt.p == 0.25 and rebuilt.n_parameters() == 0
+    for p in (-0.1, 1.0, 1.5):
+        with pytest.raises(ValueError, match=r"\[0, 1\)"):
+            Dropout(p)
+    with pytest.raises(TypeError, match="NumPy array"):
+        Dropout(0.5).forward([1.0, 2.0])

@@ -19,6 +19,7 @@ from autoenc.study.tasks.classifier import (
     predict_proba,
     probabilities,
     random_affine,
+    reading_order,
     shape_inputs,
     targets,
 )
@@ -96,6 +97,27 @@ def test_build_architectures():
         build(config({"architecture": "conv1d", "hidden": [100, 50]}), (256,), 10)
 
 
+def test_dropout_is_training_only_and_keeps_the_initial_weights():
+    from autoenc.nn import Dropout
+
+    for model, shape in (({"architecture": "conv1d", "hidden": [100]}, (256, 1)),
+                         ({"architecture": "mlp", "hidden": [16, 8]}, (256,))):
+        plain = build(config(model), shape, 10)
+        dropped = build(config({**model, "dropout": 0.5}), shape, 10)
+        kinds = [type(m).__name__ for m in dropped.modules]
+        if model["architecture"] == "conv1d":
+            assert kinds[kinds.index("Flatten") + 1] == "Dropout" and kinds.count("Dropout") == 1
+        else:
+            assert kinds == ["Linear", "TanH", "Dropout", "Linear", "TanH", "Dropout", "Linear"]
+        assert all(m.p == 0.5 for m in dropped.modules if isinstance(m, Dropout))
+        # dropout draws from its own stream: the same initial weights as without it
+        a, b = plain.state_dict(), dropped.state_dict()
+        assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a.values(), b.values(), strict=True))
+        X = np.random.default_rng(0).random((3, *shape)).astype(np.float32)
+        np.testing.assert_array_equal(dropped.eval().forward(X), plain.forward(X))
+        assert not np.allclose(dropped.train().forward(X), plain.forward(X))
+
+
 def test_random_affine():
     rng = np.random.default_rng(0)
     X = rng.random((4, 16 * 16)).astype(np.float32)
@@ -127,6 +149,59 @@ def test_random_affine_distortion():
                         distortion=0.2).reshape(2, 15, 15)
     assert out[0, 7, 7] == pytest.approx(1, abs=1e-6)
     assert out[1, 7, 13] < 0.99 and out[1].sum() > 0
+
+
+@pytest.mark.parametrize("name", ["row", "column", "snake", "morton", "hilbert"])
+def test_reading_orders_are_permutations(name):
+    for side in (2, 4, 16):
+        order = reading_order(name, side * side)
+        np.testing.assert_array_equal(np.sort(order), np.arange(side * side))
+
+
+def test_reading_order_geometry():
+    rows, cols = np.divmod(reading_order("hilbert", 256), 16)
+    # along the Hilbert curve every step goes to one of the 4 neighbours
+    assert set(np.abs(np.diff(rows)) + np.abs(np.diff(cols))) == {1}
+    rows, cols = np.divmod(reading_order("snake", 256), 16)
+    assert set(np.abs(np.diff(rows)) + np.abs(np.diff(cols))) == {1}
+    for name in ("morton", "hilbert"):
+        # each run of 4 pixels (a pooled pair of Conv1D outputs' span) is a 2x2 block
+        rows, cols = np.divmod(reading_order(name, 256).reshape(-1, 4), 16)
+        assert (np.ptp(rows, axis=1) == 1).all() and (np.ptp(cols, axis=1) == 1).all()
+    np.testing.assert_array_equal(reading_order("column", 9), [0, 3, 6, 1, 4, 7, 2, 5, 8])
+    np.testing.assert_array_equal(reading_order("morton", 16)[:8], [0, 1, 4, 5, 2, 3, 6, 7])
+    np.testing.assert_array_equal(reading_order("row", 10), np.arange(10))  # any length
+    X = np.arange(2 * 16, dtype=np.float32).reshape(2, 16)
+    np.testing.assert_array_equal(shape_inputs(X, "conv1d", "column")[1, :4, 0], [16, 20, 24, 28])
+    with pytest.raises(ValueError, match="square"):
+        reading_order("snake", 10)
+    with pytest.raises(ValueError, match="power of two"):
+        reading_order("hilbert", 9)
+    with pytest.raises(ValueError, match="one of"):
+        reading_order("spiral", 16)
+
+
+def test_reading_order_run_augments_the_images_not_the_sequence(tmp_path, monkeypatch):
+    import autoenc.study.tasks.classifier as task
+    from autoenc.nn import load
+
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 16)).astype(np.float32)
+    y = np.arange(40) % 2
+    monkeypatch.setattr(task, "load_split", lambda data, split: (X, y))
+    seen = []
+    real = task.random_affine
+    monkeypatch.setattr(task, "random_affine", lambda Xa, r, **kw: seen.append(Xa.copy()) or real(Xa, r, **kw))
+    model = {"architecture": "conv1d", "hidden": [4], "channels": 2, "reading_order": "hilbert"}
+    c = config(model, {"epochs": 1, "augment": "affine", "batch_size": 8})
+    task.run(c, RunContext(tmp_path))
+    np.testing.assert_array_equal(seen[0], X)  # random_affine got the images in row-major order
+    with np.load(tmp_path / "predictions.npz", allow_pickle=False) as p:
+        net = load(tmp_path / "model.npz")
+        np.testing.assert_allclose(predict_proba(net, X, c), p["probabilities"], atol=1e-6)
+        # the stored model reads Hilbert sequences: row-major input gives other outputs
+        plain = config({**model, "reading_order": "row"}, c.train)
+        assert not np.allclose(predict_proba(net, X, plain), p["probabilities"], atol=1e-4)
 
 
 def test_confusion_matrix():

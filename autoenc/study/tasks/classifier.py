@@ -89,7 +89,7 @@ def build(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> An
     n_in = int(np.prod(input_shape))
     if arch == "mlp":
         return mlp([n_in, *m.get("hidden", [100]), out], activation=m.get("activation", "tanh"),
-                   output_activation=head, seed=config.seed)
+                   output_activation=head, seed=config.seed, dropout=float(m.get("dropout", 0.0)))
     if arch == "linear":
         layers = [Linear(n_in, out, seed=np.random.default_rng(config.seed))]
         if head:
@@ -101,16 +101,68 @@ def build(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> An
             raise ValueError(f"conv1d: model.hidden must hold one width (the dense layer), got {hidden}")
         net = conv1d_net(length=n_in, channels=int(m.get("channels", 32)), k_size=int(m.get("k_size", 3)),
                          pool=int(m.get("pool", 2)), hidden=int(hidden[0]), n_classes=out, seed=config.seed,
-                         conv_activation=m.get("conv_activation"))
+                         conv_activation=m.get("conv_activation"), dropout=float(m.get("dropout", 0.0)))
         if head:
             net = Sequential(*net.modules, ACTIVATIONS[head]())
         return net
     raise ValueError(f"classifier: model.architecture must be mlp, linear or conv1d, got {arch!r}")
 
 
-def shape_inputs(X: np.ndarray, architecture: str) -> np.ndarray:
-    """(N, D) for mlp/linear, (N, D, 1) for conv1d, whatever ``data.shape`` gave."""
+READING_ORDERS = ("row", "column", "snake", "morton", "hilbert")
+
+
+def _hilbert_xy(side: int, d: int) -> tuple[int, int]:
+    """Column and row of the ``d``-th cell of the Hilbert curve over a ``side`` x ``side`` grid."""
+    x = y = 0
+    s, t = 1, d
+    while s < side:
+        rx = 1 & (t // 2)
+        ry = 1 & (t ^ rx)
+        if ry == 0:  # rotate the quadrant so that the sub-curves join up
+            if rx == 1:
+                x, y = s - 1 - x, s - 1 - y
+            x, y = y, x
+        x, y = x + s * rx, y + s * ry
+        t //= 4
+        s *= 2
+    return x, y
+
+
+def reading_order(name: str, n_pixels: int) -> np.ndarray:
+    """The pixel indices (row-major numbering) of a square image in the order ``name`` reads them.
+
+    ``row``: row by row (the original); ``column``: column by column; ``snake``: row by row,
+    every other row right to left; ``morton`` (Z-order) and ``hilbert``: space-filling curves
+    (side a power of two) along which consecutive pixels stay close in 2-D, so that a Conv1D
+    window and a pooling pair cover a compact patch instead of a strip of one row.
+    """
+    if name not in READING_ORDERS:
+        raise ValueError(f"model.reading_order must be one of {READING_ORDERS}, got {name!r}")
+    if name == "row":
+        return np.arange(n_pixels)
+    side = int(round(np.sqrt(n_pixels)))
+    if side * side != n_pixels:
+        raise ValueError(f"model.reading_order = {name!r} needs square images; got {n_pixels} values per sample")
+    rows, cols = np.divmod(np.arange(n_pixels), side)
+    if name == "column":
+        return np.lexsort((rows, cols))
+    if name == "snake":
+        return rows * side + np.where(rows % 2 == 0, cols, side - 1 - cols)
+    if side & (side - 1):
+        raise ValueError(f"model.reading_order = {name!r} needs a side that is a power of two, got {side}")
+    if name == "morton":
+        bits = int(side).bit_length() - 1
+        key = sum((((cols >> i) & 1) << (2 * i)) | (((rows >> i) & 1) << (2 * i + 1)) for i in range(bits))
+        return np.argsort(key, kind="stable")
+    return np.array([y * side + x for x, y in (_hilbert_xy(side, d) for d in range(n_pixels))])
+
+
+def shape_inputs(X: np.ndarray, architecture: str, order: str = "row") -> np.ndarray:
+    """(N, D) for mlp/linear, (N, D, 1) for conv1d, whatever ``data.shape`` gave; the pixels
+    of each sample in ``reading_order(order)``."""
     flat = X.reshape(len(X), -1)
+    if order != "row":
+        flat = flat[:, reading_order(order, flat.shape[1])]
     return flat[:, :, None] if architecture == "conv1d" else flat
 
 
@@ -157,7 +209,8 @@ def predict_proba(model: Any, X: np.ndarray, config: RunConfig | dict[str, Any])
 
     cfg = apply_variant(config if isinstance(config, RunConfig) else RunConfig.from_dict(config))
     loss = cfg.train.get("loss", "cross_entropy")
-    X = shape_inputs(np.asarray(X, dtype=np.float32), cfg.model.get("architecture", "mlp"))
+    X = shape_inputs(np.asarray(X, dtype=np.float32), cfg.model.get("architecture", "mlp"),
+                     cfg.model.get("reading_order", "row"))
     return probabilities(predict(model, X), loss, output_activation(cfg.model, loss))
 
 
@@ -233,7 +286,8 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     arch = m.get("architecture", "mlp")
     X_train, y_train = load_split(config.data, "train")
     X_test, y_test = load_split(config.data, "test")
-    X_train, X_test = shape_inputs(X_train, arch), shape_inputs(X_test, arch)
+    pixel_order = m.get("reading_order", "row")
+    X_train, X_test = shape_inputs(X_train, arch, pixel_order), shape_inputs(X_test, arch, pixel_order)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     loss_name = t.get("loss", "cross_entropy")
     head = output_activation(m, loss_name)
@@ -287,14 +341,15 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
                       validation_data=validation, patience=t.get("patience"), callback=after_epoch)
     else:
         history = _fit_augmented(model, loss, optimizer, X_fit, T_fit, epochs, size, config.seed, validation,
-                                 t.get("patience"), after_epoch, arch, bounds)
+                                 t.get("patience"), after_epoch, arch, pixel_order, bounds)
     train_seconds = time.perf_counter() - start
 
-    proba = predict_proba(model, X_test, config)
+    # X_test and X_train are already in the model's input layout (predict_proba takes raw images)
+    proba = probabilities(predict(model, X_test), loss_name, head)
     pred = proba.argmax(axis=1)
     cm = confusion_matrix(y_test, pred, n_classes)
     per_class = np.diag(cm) / np.maximum(cm.sum(axis=1), 1)
-    train_pred = predict_proba(model, X_train[:n_fit], config).argmax(axis=1)
+    train_pred = probabilities(predict(model, X_train[:n_fit]), loss_name, head).argmax(axis=1)
     ctx.save_arrays(
         "predictions.npz",
         test_labels=np.asarray(y_test, np.int64), predicted_labels=pred.astype(np.int64),
@@ -331,9 +386,9 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
 
 def _fit_augmented(model: Any, loss: Any, optimizer: Any, X: np.ndarray, T: np.ndarray, epochs: int, size: int,
                    seed: int, validation: tuple[np.ndarray, np.ndarray] | None, patience: int | None,
-                   callback: Any, architecture: str, bounds: dict[str, float]) -> Any:
+                   callback: Any, architecture: str, order: str, bounds: dict[str, float]) -> Any:
     """``fit`` one epoch at a time, each on freshly augmented copies of the training images
-    (``random_affine`` with ``bounds``)."""
+    (``random_affine`` with ``bounds``); ``X`` holds the samples in ``reading_order(order)``."""
     from ...nn import History, fit
 
     if patience is not None:
@@ -342,8 +397,10 @@ def _fit_augmented(model: Any, loss: Any, optimizer: Any, X: np.ndarray, T: np.n
     history = History()
     best = np.inf
     start = time.perf_counter()
+    images = X.reshape(len(X), -1)
+    images = images[:, np.argsort(reading_order(order, images.shape[1]))]  # back to row-major
     for epoch in range(1, epochs + 1):
-        X_aug = shape_inputs(random_affine(X.reshape(len(X), -1), rng, **bounds), architecture)
+        X_aug = shape_inputs(random_affine(images, rng, **bounds), architecture, order)
         h = fit(model, loss, optimizer, X_aug, T, epochs=1, batch_size=size, seed=seed * 100_003 + epoch,
                 validation_data=validation)
         history.epoch.append(epoch)
