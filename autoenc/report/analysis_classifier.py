@@ -280,6 +280,7 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
         _section_original(originals),
         _optional(ctx, alerts, "Agreement between seeds", lambda: _section_seed_agreement(cells)),
         _optional(ctx, alerts, "Decision boundaries", lambda: _section_boundaries(ctx, cells)),
+        _optional(ctx, alerts, "Reading orders", lambda: _section_reading_orders(ctx, cells)),
         _optional(ctx, alerts, "Confusion matrices and per-class accuracy",
                   lambda: _section_confusion(ctx, cells, originals)),
         _optional(ctx, alerts, "Most confidently misclassified test images",
@@ -507,6 +508,38 @@ def _section_boundaries(ctx: ReportContext, cells: list[Cell]) -> Section | None
     s.add_text("Each cell's model of median test accuracy, evaluated on a grid over the plane; points are the "
                "test set, coloured by their true label.")
     s.add_figures(figures)
+    return s
+
+
+def _section_reading_orders(ctx: ReportContext, cells: list[Cell]) -> Section | None:
+    from ..study.tasks.classifier import apply_variant, reading_order
+    from ..viz import reading_order_plot
+
+    used: dict[str, Run] = {}
+    for c in cells:
+        for r in c.runs:
+            model = apply_variant(r.config).model
+            if model.get("architecture") == "conv1d":
+                used.setdefault(str(model.get("reading_order", "row")), r)
+    if set(used) <= {"row"}:
+        return None
+    run = next(iter(used.values()))
+    X, _ = _loader(ctx)(run.config.data, "test")
+    if not _is_images(X):
+        return None
+    d = int(np.prod(X.shape[1:]))
+    model = apply_variant(run.config).model
+    span = int(model.get("k_size", 3)) + int(model.get("pool", 2)) - 1
+    names = ["row", *sorted(set(used) - {"row"})]
+    orders = {("row (the original)" if n == "row" else n): reading_order(n, d) for n in names}
+    fig = reading_order_plot(orders, int(round(math.sqrt(d))), image=np.asarray(X[0]).reshape(-1), span=span)
+    s = Section("Reading orders")
+    s.add_text(f"The Conv1D network reads each image as a sequence of {d} pixels. Along the path drawn here "
+               f"(dark to light), each pooled feature sees {span} consecutive pixels (kernel plus pooling; three "
+               "examples outlined in red): a strip of one row in the original's row order, a compact patch along "
+               "a space-filling curve. The layers and their sizes are the same in every order.")
+    s.add_figure(ctx.figure(fig, "reading-orders", "Pixel order of each variant's input sequence over a test "
+                                                   "image; red: the pixels behind one pooled feature."))
     return s
 
 

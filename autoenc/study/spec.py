@@ -282,6 +282,17 @@ def _grid_section(key: str) -> str | None:
     return "?"
 
 
+def _check_schedules(where: str, train: dict[str, Any], variants: dict[str, Any], grid: dict[str, Any]) -> None:
+    """``lr_schedule = "cosine"`` and ``lr_decay`` together, in any run the file defines, is an
+    error now rather than at the end of that run's first epoch."""
+    for name, variant in [(None, {}), *variants.items()]:
+        merged = {**train, **{k: v for k, v in variant.items() if k in SCHEMA["train"]}}
+        cosine = merged.get("lr_schedule") == "cosine" or "cosine" in grid.get("lr_schedule", [])
+        if cosine and ("lr_decay" in merged or "lr_decay" in grid):
+            which = f"variant {name!r}" if name else "[train]"
+            raise SpecError(f"{where}: {which} combines lr_schedule = 'cosine' with lr_decay; keep one of them")
+
+
 def load_spec(
     name_or_path: str | Path, preset: str | None = None, overrides: list[str] | None = None
 ) -> StudySpec:
@@ -354,6 +365,7 @@ def load_spec(
         if len(set(map(repr, values))) != len(values):
             raise SpecError(f"{where_p}: [grid].{key} has repeated values {values}")
     grid.setdefault("seed", [0])
+    _check_schedules(where_p, doc.get("train", {}), doc.get("model", {}).get("variants", {}), grid)
     return StudySpec(
         name=str(head.get("name", path.stem)),
         description=head["description"],

@@ -13,6 +13,7 @@ from autoenc.viz.confusion import confusion_matrix_plot, misclassified_grid
 from autoenc.viz.curves import difference_distribution, learning_curves
 from autoenc.viz.forest import forest_plot
 from autoenc.viz.heatmap import error_heatmaps
+from autoenc.viz.order import reading_order_plot
 from autoenc.viz.recon import code_shape, image_shape_of, one_per_class, reconstruction_grid
 from autoenc.viz.style import (
     CLASS_PALETTE,
@@ -38,6 +39,7 @@ __all__ = [
     "forest_plot",
     "image_shape_of",
     "learning_curves",
+    "reading_order_plot",
     "misclassified_grid",
     "new_figure",
     "one_per_class",

@@ -135,3 +135,15 @@ def test_every_study_key_is_documented():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "studies.md").read_text()
     missing = [f"[{section}] {key}" for section, keys in SCHEMA.items() for key in keys if f"`{key}`" not in doc]
     assert not missing, f"docs/studies.md does not describe {missing}"
+
+
+def test_cosine_schedule_and_lr_decay_clash_at_load(tmp_path):
+    head = '[study]\ndescription = "d"\ntask = "classifier"\n[data]\ndataset = "xor"\n'
+    ok = write(tmp_path, head + '[train]\nlr_schedule = "cosine"\n[model.variants.old]\nlr_schedule = "constant"\n'
+                               'lr_decay = 0.9\n[grid]\nvariant = ["old"]\n')
+    assert load_spec(ok).train["lr_schedule"] == "cosine"  # the variant replaces the schedule: no clash
+    for body, where in (('[train]\nlr_schedule = "cosine"\nlr_decay = 0.9\n', r"\[train\]"),
+                        ('[train]\nlr_schedule = "cosine"\n[model.variants.v]\nlr_decay = 0.9\n', "variant 'v'"),
+                        ('[train]\nlr_decay = 0.9\n[grid]\nlr_schedule = ["constant", "cosine"]\n', r"\[train\]")):
+        with pytest.raises(SpecError, match=f"{where} combines lr_schedule = 'cosine' with lr_decay"):
+            load_spec(write(tmp_path, head + body))

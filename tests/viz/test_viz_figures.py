@@ -207,3 +207,19 @@ def test_misclassified_grid(tmp_path, rng):
     fig = viz.misclassified_grid(rng.random((3, 6, 4)), [0, 1, 2], [1, 2, 0], [0.9, 0.8, 0.7],
                                  NAMES, image_shape=(6, 4))
     _save(fig, tmp_path, "misclassified_rect")
+
+
+def test_reading_order_plot(tmp_path):
+    from autoenc.study.tasks.classifier import reading_order
+
+    orders = {"row": reading_order("row", 256), "morton": reading_order("morton", 256)}
+    fig = viz.reading_order_plot(orders, 16, image=np.linspace(0, 1, 256))
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    assert [ax.get_title() for ax in fig.axes] == ["row", "morton"]
+    # the path has one segment per step; three pooled spans of 4 pixels are outlined
+    assert len(fig.axes[1].collections[0].get_segments()) == 255 and len(fig.axes[1].patches) == 12
+    assert viz.save_figure(fig, tmp_path / "orders.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="permutation"):
+        viz.reading_order_plot({"bad": np.zeros(256, int)}, 16)
+    with pytest.raises(ValueError, match="no orders"):
+        viz.reading_order_plot({}, 16)
