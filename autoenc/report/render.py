@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..codeversion import group_versions
 from ..nn.io import atomic_write_bytes
 from ..study.grid import RunConfig, expand
 from ..study.store import RunStore, StudyResults
@@ -481,11 +482,12 @@ def run_alerts(store: RunStore, results: StudyResults, n_configs: int) -> list[A
                             "Their loss was not finite or improved by less than 1% from the first to "
                             "the last epoch; they are kept in the statistics.", _listed(items)))
     versions = Counter(r.code for r in results.done if r.code)
-    if len(versions) > 1:  # e.g. code edited while a sweep ran, or a grid finished after an upgrade
-        alerts.append(Alert("warning", f"the runs were trained by {len(versions)} versions of the code",
+    groups = group_versions([v for v, _ in versions.most_common()]) if len(versions) > 1 else []
+    if len(groups) > 1:  # e.g. code edited while a sweep ran, or a grid finished after an upgrade
+        alerts.append(Alert("warning", f"the runs were trained by {len(groups)} versions of the code",
                             "Results may mix code changes. To make them uniform, rerun on one clean checkout "
                             "with `sweep --force`.",
-                            _listed([f"{v}: {n} runs" for v, n in versions.most_common()])))
+                            _listed([" = ".join(f"{v}: {versions[v]} runs" for v in g) for g in groups])))
     if not results.done:
         alerts.append(Alert("error", "no completed runs", "Nothing to analyse yet: run `sweep` first."))
     return alerts

@@ -455,3 +455,33 @@ def test_runs_record_their_code_and_mixed_versions_are_flagged(study, tmp_path):
     results = copy.results(expand(spec))
     assert results.done[0].code is None
     assert not [a for a in run_alerts(copy, results, len(expand(spec))) if "versions of the code" in a.title]
+
+
+def test_commits_that_change_only_docs_are_the_same_code(tmp_path):
+    import shutil
+    import subprocess
+
+    from autoenc.codeversion import git_commit, group_versions, same_code
+
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+
+    def commit(files, message):
+        for name, text in files.items():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_text(text)
+        for args in (["add", "."], ["commit", "-qm", message]):
+            subprocess.run(["git", "-C", str(tmp_path), "-c", "user.email=t@t", "-c", "user.name=t", *args],
+                           check=True, capture_output=True)
+        return git_commit(tmp_path)
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    c1 = commit({"code.py": "x = 1\n", "README.md": "a", "studies/s.toml": "a = 1\n"}, "code")
+    c2 = commit({"README.md": "b", "reports/s/README.md": "r", "studies/s.toml": "a = 2\n"}, "docs, report, study")
+    c3 = commit({"code.py": "x = 2\n"}, "code change")
+    assert len({c1, c2, c3}) == 3
+    assert same_code(c1, c2, tmp_path) and not same_code(c2, c3, tmp_path)
+    assert not same_code(c1, c1 + "+dirty", tmp_path) and same_code(c1 + "+dirty", c1 + "+dirty", tmp_path)
+    assert not same_code(c1, "f" * 40, tmp_path)  # a commit this checkout lacks: cannot be shown equal
+    assert not same_code(c1, c2, tmp_path / "not-a-repo")
+    assert group_versions([c3, c1, c2, "n/a"], tmp_path) == [[c3], [c1, c2], ["n/a"]]
