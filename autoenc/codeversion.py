@@ -15,8 +15,8 @@ __all__ = ["NOT_CODE", "git_commit", "group_versions", "same_code"]
 NOT_CODE = (":(exclude,glob)**/reports/**", ":(exclude,glob)**/*.md", ":(exclude,glob)studies/**")
 
 
-def _git(*args: str, cwd: Path | str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=10)
+def _git(*args: str, cwd: Path | str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=10, check=check)
 
 
 def same_code(a: str, b: str, path: Path | None = None) -> bool:
@@ -59,8 +59,7 @@ def git_commit(path: Path | None = None) -> str:
     where = Path(path or Path(__file__).resolve().parent)
 
     def git(*args: str, cwd: Path | str = where) -> str:
-        return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=10,
-                              check=True).stdout.strip()
+        return _git(*args, cwd=cwd, check=True).stdout.strip()
 
     try:
         sha = git("rev-parse", "HEAD")

@@ -159,10 +159,12 @@ def autoencoder(
 
 
 def _dense_stack(
-    sizes: Sequence[int], activation: str, last_activation: str | None, dtype: Any, rng: np.random.Generator
+    sizes: Sequence[int], activation: str, last_activation: str | None, dtype: Any, rng: np.random.Generator,
+    dropout: float = 0.0, dropout_seed: int = 0,
 ) -> Sequential:
     """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` between them
-    (init by activation) and ``last_activation`` (or none) after the last (Xavier init)."""
+    (init by activation) and ``last_activation`` (or none) after the last (Xavier init);
+    ``dropout > 0`` adds a ``Dropout`` after each hidden activation."""
     layers: list[Module] = []
     n = len(sizes) - 1
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
@@ -170,6 +172,8 @@ def _dense_stack(
         layers.append(Linear(a, b, init="xavier" if last else _init_for(activation), dtype=dtype, seed=rng))
         if not last:
             layers.append(_activation(activation))
+            if dropout:
+                layers.append(_dropout(dropout, dropout_seed, i))
         elif last_activation:
             layers.append(_activation(last_activation))
     return Sequential(*layers)
@@ -191,16 +195,8 @@ def mlp(
     """
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least input and output sizes, got {list(sizes)}")
-    net = _dense_stack(sizes, activation, output_activation, dtype, np.random.default_rng(seed))
-    if not dropout:
-        return net
-    layers, hidden = [], len(sizes) - 2
-    for m in net.modules:
-        layers.append(m)
-        if not isinstance(m, Linear) and hidden:  # the activation after a hidden Linear
-            layers.append(_dropout(dropout, seed, len(sizes) - 2 - hidden))
-            hidden -= 1
-    return Sequential(*layers)
+    return _dense_stack(sizes, activation, output_activation, dtype, np.random.default_rng(seed),
+                        dropout=dropout, dropout_seed=seed)
 
 
 def _dropout(p: float, seed: int, index: int) -> Dropout:
