@@ -27,6 +27,9 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: lr must be > 0, got {lr}")
         self.lr = float(lr)
         self.step_count = 0
+        # set by an LRScheduler built on this optimizer: its state is saved with the optimizer's
+        self.scheduler: Any = None
+        self._pending_scheduler_state: dict[str, Any] | None = None
         self.state: dict[str, list[np.ndarray]] = {
             name: [np.zeros_like(p.data) for p in self.params] for name in self.state_names
         }
@@ -46,6 +49,8 @@ class Optimizer:
         out: dict[str, Any] = {"type": type(self).__name__, "step_count": self.step_count}
         out["hyperparameters"] = self.hyperparameters()
         out["arrays"] = {f"{k}.{i}": a.copy() for k, arrs in self.state.items() for i, a in enumerate(arrs)}
+        if self.scheduler is not None:
+            out["scheduler"] = self.scheduler.state_dict()
         return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -61,6 +66,12 @@ class Optimizer:
                 if key not in arrays or np.shape(arrays[key]) != a.shape:
                     raise ValueError(f"optimizer state '{key}' is missing or has the wrong shape")
                 a[...] = arrays[key]
+        scheduler_state = state.get("scheduler")
+        if scheduler_state is not None:
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(scheduler_state)
+            else:  # restored when a scheduler is built on this optimizer
+                self._pending_scheduler_state = scheduler_state
 
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v}" for k, v in self.hyperparameters().items())

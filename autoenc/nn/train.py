@@ -4,7 +4,7 @@ early stopping with best-weights restore, optional progress bar."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,23 +14,127 @@ from .losses import Loss
 from .module import Module
 from .optim import Optimizer, backward, output_gradient
 
+#: The one convergence rule of every task: the best monitored loss (validation, else train) of
+#: the last ``CONVERGENCE_WINDOW`` epochs improves on the best before them by less than
+#: ``CONVERGENCE_TOLERANCE`` (relative), or early stopping fired. See docs/convergence.md.
+CONVERGENCE_WINDOW = 5
+CONVERGENCE_TOLERANCE = 0.005
+
+
+def converged(losses: Sequence[float], stopped_early: bool = False, *, window: int = CONVERGENCE_WINDOW,
+              tolerance: float = CONVERGENCE_TOLERANCE) -> bool:
+    """Whether a loss curve has reached its plateau (the rule every task reports).
+
+    Parameters
+    ----------
+    losses
+        The monitored loss per epoch (validation loss, or the training loss without one).
+    stopped_early
+        Early stopping fired (the curve stopped improving by the stopping rule's own measure).
+    window, tolerance
+        The plateau is ``window`` epochs whose best improves on the earlier best by less than
+        ``tolerance`` (relative). A curve shorter than ``window + 1`` epochs cannot show one.
+
+    Returns
+    -------
+    bool
+        False for any non-finite loss.
+    """
+    values = np.asarray(list(losses), dtype=np.float64)
+    if len(values) == 0 or not np.isfinite(values).all():
+        return False
+    if stopped_early:
+        return True
+    if len(values) < window + 1:
+        return False
+    before, last = values[:-window].min(), values[-window:].min()
+    return bool(last >= before * (1 - tolerance)) if before > 0 else bool(last >= before - tolerance * abs(before))
+
 
 @dataclass
 class History:
-    """Per-epoch record of a ``fit`` call (plain lists; ``to_rows`` for CSV/pandas)."""
+    """Per-epoch record of a ``fit`` call (plain lists; ``to_rows`` for CSV/pandas).
+
+    ``extra`` holds further per-epoch columns a caller records (accuracies, test loss);
+    ``to_csv``/``from_csv`` round-trip all of them.
+    """
 
     epoch: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
     wall_seconds: list[float] = field(default_factory=list)
+    extra: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int | None = None
     stopped_early: bool = False
+    diverged: bool = False
+
+    @property
+    def monitored(self) -> list[float]:
+        """The loss the convergence rule and early stopping watch: validation, else train."""
+        if self.val_loss and np.isfinite(np.asarray(self.val_loss, float)).any():
+            return list(self.val_loss)
+        return list(self.train_loss)
+
+    @property
+    def converged(self) -> bool:
+        """``converged(self.monitored, self.stopped_early)``: the one rule, see ``converged``."""
+        return not self.diverged and converged(self.monitored, self.stopped_early)
+
+    def columns(self) -> list[str]:
+        return ["epoch", "train_loss", "val_loss", "lr", *self.extra, "wall_seconds"]
 
     def to_rows(self) -> list[dict[str, Any]]:
-        return [
-            {"epoch": e, "train_loss": t, "val_loss": v, "wall_seconds": w}
-            for e, t, v, w in zip(self.epoch, self.train_loss, self.val_loss, self.wall_seconds, strict=True)
-        ]
+        n = len(self.epoch)
+        lr = self.lr if len(self.lr) == n else [float("nan")] * n
+        rows = []
+        for i in range(n):
+            row: dict[str, Any] = {"epoch": self.epoch[i], "train_loss": self.train_loss[i],
+                                   "val_loss": self.val_loss[i], "lr": lr[i]}
+            row.update({k: v[i] for k, v in self.extra.items()})
+            row["wall_seconds"] = self.wall_seconds[i]
+            rows.append(row)
+        return rows
+
+    def to_csv(self) -> str:
+        """The history as CSV text (floats written with ``repr``: exact round trip)."""
+        lines = [",".join(self.columns())]
+        for row in self.to_rows():
+            lines.append(",".join(str(v) if isinstance(v, (int, np.integer)) else repr(float(v)) for v in row.values()))
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_csv(cls, text: str) -> History:
+        """Parse ``to_csv`` output (or an older history.csv with a subset of the columns).
+
+        Raises
+        ------
+        ValueError
+            The text is not a history table (no ``epoch`` column, ragged or non-numeric rows).
+        """
+        lines = [line for line in text.splitlines() if line.strip()]
+        if not lines:
+            raise ValueError("empty history table")
+        header = lines[0].split(",")
+        if "epoch" not in header or len(set(header)) != len(header):
+            raise ValueError(f"not a history table (columns {header})")
+        columns: dict[str, list[float]] = {h: [] for h in header}
+        for number, line in enumerate(lines[1:], start=2):
+            cells = line.split(",")
+            if len(cells) != len(header):
+                raise ValueError(f"history row {number} has {len(cells)} values for {len(header)} columns")
+            for h, cell in zip(header, cells, strict=True):
+                columns[h].append(float(cell))
+        h = cls()
+        h.epoch = [int(e) for e in columns.pop("epoch")]
+        for name in ("train_loss", "val_loss", "lr", "wall_seconds"):
+            values = columns.pop(name, [float("nan")] * len(h.epoch))
+            setattr(h, name, values)
+        h.extra = columns
+        monitored = np.asarray(h.monitored, float)
+        if len(monitored) and np.isfinite(monitored).any():
+            h.best_epoch = h.epoch[int(np.nanargmin(monitored))]
+        return h
 
 
 def _check_data(X: np.ndarray, name: str) -> None:
@@ -62,6 +166,13 @@ def predict(net: Module, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     return out
 
 
+#: ``epoch_data(epoch, X, y) -> (X_epoch, y_epoch)``: the training samples of one epoch
+#: (e.g. freshly augmented images); same length as ``X``.
+EpochData = Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+#: ``sampler(epoch, n) -> indices``: the order of the samples in one epoch.
+Sampler = Callable[[int, int], np.ndarray]
+
+
 def fit(
     net: Module,
     loss: Loss,
@@ -75,13 +186,17 @@ def fit(
     seed: int = 0,
     validation_split: float = 0.0,
     validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+    scheduler: Any = None,
     patience: int | None = None,
     min_delta: float = 0.0,
     restore_best: bool = True,
+    epoch_data: EpochData | None = None,
+    sampler: Sampler | None = None,
+    stop_on_divergence: bool = False,
     progress: bool = False,
-    callback: Callable[[int, dict[str, float]], None] | None = None,
+    callback: Callable[[int, dict[str, float]], bool | None] | None = None,
 ) -> History:
-    """Train ``net`` with minibatches.
+    """Train ``net`` with minibatches: the one epoch loop of every task.
 
     Parameters
     ----------
@@ -96,17 +211,31 @@ def fit(
         same seed gives the same run).
     validation_split, validation_data
         Hold out the last fraction of ``X`` (before shuffling), or pass ``(X_val, y_val)``.
+    scheduler
+        An ``autoenc.nn.schedulers.LRScheduler``; ``scheduler.step(monitored_loss)`` runs after
+        each epoch (after ``callback``).
     patience, min_delta, restore_best
-        Stop after ``patience`` epochs without a validation improvement of ``min_delta``,
-        and (``restore_best``) put back the best epoch's weights.
+        Early stopping: stop after ``patience`` epochs without a validation improvement of
+        ``min_delta``, and (``restore_best``) put back the best epoch's weights.
+    epoch_data
+        Per-epoch batch provider ``epoch_data(epoch, X, y) -> (X_epoch, y_epoch)`` (augmentation,
+        reading orders); ``None`` trains on ``X, y`` every epoch.
+    sampler
+        ``sampler(epoch, n) -> indices``: the sample order of each epoch (default: a permutation
+        from the seeded generator when ``shuffle``, else the natural order).
+    stop_on_divergence
+        Stop (``history.diverged``) at a non-finite training loss or a ``FloatingPointError``
+        instead of raising; the diverged epoch is not recorded.
     progress
         Show a tqdm bar over batches (if tqdm is installed).
     callback
-        Called as ``callback(epoch, {"train_loss": ..., "val_loss": ...})`` after each epoch.
+        Called as ``callback(epoch, {"train_loss": ..., "val_loss": ..., "lr": ...})`` after each
+        epoch; a true return value stops training (``history.diverged`` is then the caller's call).
 
     Returns
     -------
     History
+        Its ``converged`` property applies the one convergence rule (``converged``).
     """
     dtype = net.param_dtype or np.float32
     _check_data(X, "X")
@@ -123,6 +252,9 @@ def fit(
         if not 0 < validation_split < 1:
             raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
         n_val = max(1, int(round(len(X) * validation_split)))
+        if n_val >= len(X):
+            raise ValueError(f"fit: validation_split = {validation_split} of {len(X)} samples leaves none to train "
+                             "on; lower it or use more data")
         validation_data = (X[-n_val:], y[-n_val:])
         X, y = X[:-n_val], y[:-n_val]
     if validation_data is not None:
@@ -131,6 +263,8 @@ def fit(
         yv = np.asarray(yv, dtype=dtype) if yv.dtype.kind == "f" else yv
     if batch_size < 1 or epochs < 0:
         raise ValueError("fit: batch_size must be >= 1 and epochs >= 0")
+    if len(X) == 0:
+        raise ValueError("fit: no training samples")
 
     rng = np.random.default_rng(seed)
     history = History()
@@ -147,32 +281,51 @@ def fit(
     net.train()
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
-        order = rng.permutation(n) if shuffle else np.arange(n)
+        X_epoch, y_epoch = (X, y) if epoch_data is None else epoch_data(epoch, X, y)
+        if sampler is not None:
+            order = sampler(epoch, n)
+        else:
+            order = rng.permutation(n) if shuffle else np.arange(n)
+        lr = float(optimizer.lr)
         total = 0.0
-        for i in range(0, n, batch_size):
-            idx = order[i : i + batch_size]
-            xb, yb = X[idx], y[idx] if y is not X else None
-            if yb is None:
-                yb = xb
-            optimizer.zero_grad()
-            yhat = net.forward(xb)
-            total += loss.forward(yb, yhat, reduction="sum")
-            delta, skip = output_gradient(net, loss, yb, yhat)
-            backward(net, delta, skip_last=skip)
-            optimizer.step()
-            if bar is not None:
-                bar.update(1)
+        try:
+            for i in range(0, n, batch_size):
+                idx = order[i : i + batch_size]
+                xb = X_epoch[idx]
+                yb = xb if y_epoch is X_epoch else y_epoch[idx]
+                optimizer.zero_grad()
+                yhat = net.forward(xb)
+                total += loss.forward(yb, yhat, reduction="sum")
+                delta, skip = output_gradient(net, loss, yb, yhat)
+                backward(net, delta, skip_last=skip)
+                optimizer.step()
+                if bar is not None:
+                    bar.update(1)
+        except FloatingPointError:
+            if not stop_on_divergence:
+                raise
+            history.diverged = True
+            break
         train_loss = total / max(n, 1)
+        if stop_on_divergence and not np.isfinite(train_loss):
+            history.diverged = True
+            break
         val_loss = evaluate(net, loss, Xv, yv) if validation_data is not None else float("nan")
         history.epoch.append(epoch)
         history.train_loss.append(train_loss)
         history.val_loss.append(val_loss)
+        history.lr.append(lr)
         history.wall_seconds.append(time.perf_counter() - start)
         if bar is not None:
             bar.set_postfix(epoch=epoch, train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+        stop = False
         if callback is not None:
-            callback(epoch, {"train_loss": train_loss, "val_loss": val_loss})
+            stop = bool(callback(epoch, {"train_loss": train_loss, "val_loss": val_loss, "lr": lr}))
         monitored = val_loss if validation_data is not None else train_loss
+        if scheduler is not None:
+            scheduler.step(monitored)
+        if stop:
+            break
         if monitored < best - min_delta:
             best, since_best, history.best_epoch = monitored, 0, epoch
             if patience is not None and restore_best:

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .spec import SECTIONS, StudySpec, _grid_section
+from .spec import DEFAULTS, SCHEMA, SECTIONS, StudySpec, _grid_section
 
 ID_LENGTH = 16
 
@@ -46,19 +46,48 @@ class RunConfig:
 
     @property
     def run_id(self) -> str:
-        # params only re-state values already in the sections, so they are left out of the hash;
-        # of [model.variants] only the run's own variant counts, so adding a variant to a study
-        # adds runs without renaming the existing ones
-        content = {k: v for k, v in self.to_dict().items() if k != "params"}
-        variants, chosen = self.model.get("variants"), self.model.get("variant")
-        if isinstance(variants, dict):
-            kept = {chosen: variants[chosen]} if chosen in variants else {}
-            content["model"] = {**self.model, "variants": kept}
+        """Hash of the resolved settings (``resolve``): every default filled in and the run's
+        variant merged, so a changed default never changes what an existing id means. ``params``
+        only re-state values already in the sections and are left out."""
+        content = {k: v for k, v in resolve(self).to_dict().items() if k != "params"}
         return hashlib.sha256(canonical_json(content).encode()).hexdigest()[:ID_LENGTH]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         return cls(d["task"], d["data"], d["model"], d["train"], int(d["seed"]), d.get("params", {}))
+
+
+def resolve(config: RunConfig) -> RunConfig:
+    """The fully resolved form of ``config`` (idempotent).
+
+    Order of precedence, lowest first: the task's ``spec.DEFAULTS``, the config's own settings,
+    then its variant (``model.variant`` names one of ``model.variants``; a variant is a network
+    and its recipe, so it overrides everything else). ``model.variants`` is dropped and
+    ``model.variant`` kept as the run's label.
+
+    Raises
+    ------
+    ValueError
+        The variant is not defined, or the task is unknown.
+    """
+    if config.task not in DEFAULTS:
+        raise ValueError(f"unknown task {config.task!r}; known: {sorted(DEFAULTS)}")
+    defaults = DEFAULTS[config.task]
+    sections = {s: {**defaults[s], **getattr(config, s)} for s in SECTIONS}
+    variants = sections["model"].pop("variants", None)
+    name = sections["model"].get("variant")
+    if name is not None and variants is not None:
+        if name not in variants:
+            raise ValueError(f"model.variant {name!r} is not defined; add [model.variants.{name}] to the study "
+                             f"file (defined: {sorted(variants)})")
+        for key, value in variants[name].items():
+            sections["model" if key in SCHEMA["model"] else "train"][key] = value
+    model, train = sections["model"], sections["train"]
+    if config.task == "classifier" and "output_activation" not in model:
+        model["output_activation"] = {"nll": "log_softmax", "bce": "sigmoid"}.get(train["loss"], "none")
+    if train.get("lr_schedule") == "cosine" and train.get("lr_decay", 1.0) != 1.0:
+        raise ValueError("train.lr_schedule = 'cosine' and train.lr_decay both set; keep one of them")
+    return RunConfig(config.task, sections["data"], model, train, config.seed, dict(config.params))
 
 
 def expand(spec: StudySpec) -> list[RunConfig]:
@@ -77,7 +106,8 @@ def expand(spec: StudySpec) -> list[RunConfig]:
             else:
                 sections[section][key] = value
         assert set(sections) == set(SECTIONS)
-        runs.append(RunConfig(spec.task, sections["data"], sections["model"], sections["train"], seed, params))
+        runs.append(resolve(RunConfig(spec.task, sections["data"], sections["model"], sections["train"], seed,
+                                      params)))
     ids = [r.run_id for r in runs]
     if len(set(ids)) != len(ids):  # same settings reached twice through different grid keys
         raise ValueError("the grid produces identical run configs; remove the duplicate values")

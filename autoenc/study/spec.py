@@ -74,6 +74,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "original": ((dict,), None),
         # how the settings were chosen, when not fixed in advance (shown in the report)
         "selection": ((str,), None),
+        # autoencoder reports: the latent sizes whose codes get t-SNE maps
+        "tsne_latent_sizes": ((list,), _positive_ints),
     },
     "data": {
         "dataset": ((str,), None),
@@ -120,10 +122,16 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "batch_size": ((int,), _positive),
         "full_batch": ((bool,), None),
         "validation_split": (_NUM, _fraction),
+        # early stopping: epochs without a validation improvement of min_delta (absolute)
         "patience": ((int,), _positive),
+        "min_delta": (_NUM, _non_negative),
         "lr_decay": (_NUM, _positive),
-        # "cosine": half-cosine annealing from lr to 0 over the epochs (instead of lr_decay)
-        "lr_schedule": ((str,), _one_of("constant", "cosine")),
+        # constant (times lr_decay per epoch), exponential (same), cosine (half-cosine from lr to 0
+        # over the epochs, after warmup_epochs of linear warm-up), plateau (halve after 3 flat epochs)
+        "lr_schedule": ((str,), _one_of("constant", "exponential", "cosine", "plateau")),
+        "warmup_epochs": ((int,), _non_negative),
+        # autoencoder: also store per-image test errors after these epochs (e.g. the original's budget)
+        "snapshot_epochs": ((list,), _positive_ints),
         # cross_entropy only: targets (1 - s) * onehot + s / n_classes
         "label_smoothing": (_NUM, _fraction),
         # classifier: fresh random small rotations/scalings/shifts of the training images each epoch
@@ -136,6 +144,38 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     },
 }
 SECTIONS = ("data", "model", "train")
+
+# Every setting a run uses, per task: a run config is these defaults, overridden by the study
+# file, the preset, --set, the grid values and finally the run's variant (grid.resolve). The
+# resolved config is what is hashed into the run id, stored and read downstream.
+_COMMON_DATA: dict[str, Any] = {"shape": "flat", "scale": "unit"}
+_COMMON_TRAIN: dict[str, Any] = {
+    "optimizer": "adam", "lr": 0.001, "momentum": 0.0, "weight_decay": 0.0, "batch_size": 128,
+    "full_batch": False, "patience": None, "min_delta": 0.0, "lr_schedule": "constant", "lr_decay": 1.0,
+    "warmup_epochs": 0,
+}
+DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "autoencoder": {
+        "data": _COMMON_DATA,
+        "model": {"architecture": "autoencoder", "depth": 2, "widths": [256, 128], "activation": "relu",
+                  "latent_activation": "none", "output_activation": "sigmoid"},
+        "train": {**_COMMON_TRAIN, "loss": "mse", "epochs": 10, "validation_split": 0.1, "snapshot_epochs": []},
+    },
+    "classifier": {
+        "data": _COMMON_DATA,
+        # output_activation: when absent, the loss's head (nll: log_softmax, bce: sigmoid, else none)
+        "model": {"architecture": "mlp", "hidden": [100], "activation": "tanh", "channels": 32, "k_size": 3,
+                  "pool": 2, "conv_activation": "none", "dropout": 0.0, "reading_order": "row"},
+        "train": {**_COMMON_TRAIN, "loss": "cross_entropy", "epochs": 10, "validation_split": 0.0,
+                  "label_smoothing": 0.0, "augment": "none", "augment_rotation_degrees": 10.0, "augment_scale": 0.1,
+                  "augment_shift_pixels": 1.5, "augment_distortion": 0.0},
+    },
+    "regressor": {
+        "data": _COMMON_DATA,
+        "model": {"architecture": "linear", "hidden": [16], "activation": "tanh", "output_activation": "none"},
+        "train": {**_COMMON_TRAIN, "loss": "mse", "epochs": 100, "validation_split": 0.0},
+    },
+}
 
 
 class SpecError(ValueError):
@@ -365,6 +405,11 @@ def load_spec(
         if len(set(map(repr, values))) != len(values):
             raise SpecError(f"{where_p}: [grid].{key} has repeated values {values}")
     grid.setdefault("seed", [0])
+    defined = doc.get("model", {}).get("variants", {})
+    for name in [*grid.get("variant", []), *([doc["model"]["variant"]] if "variant" in doc.get("model", {}) else [])]:
+        if name not in defined:
+            raise SpecError(f"{where_p}: variant {name!r} is not defined; add [model.variants.{name}] "
+                            f"(defined: {sorted(defined) or 'none'})")
     _check_schedules(where_p, doc.get("train", {}), doc.get("model", {}).get("variants", {}), grid)
     return StudySpec(
         name=str(head.get("name", path.stem)),

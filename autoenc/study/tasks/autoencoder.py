@@ -10,8 +10,8 @@ import numpy as np
 
 from ...models import autoencoder
 from ...nn import fit, get_loss, predict
-from ..grid import RunConfig
-from . import RunContext, batch_size, build_optimizer, load_split, next_learning_rate
+from ..grid import RunConfig, resolve
+from . import RunContext, batch_size, build_optimizer, load_split
 
 
 def per_image_errors(X: np.ndarray, X_hat: np.ndarray) -> dict[str, np.ndarray]:
@@ -24,69 +24,91 @@ def per_image_errors(X: np.ndarray, X_hat: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def build(config: RunConfig, input_size: int) -> Any:
+    """The autoencoder of a resolved run config."""
     m = config.model
     none = lambda v: None if v in (None, "none") else v  # noqa: E731
     return autoencoder(
         input_size,
         int(m["latent_size"]),
-        depth=int(m.get("depth", 2)),
-        widths=tuple(m.get("widths", (256, 128))),
-        activation=m.get("activation", "relu"),
-        latent_activation=none(m.get("latent_activation")),
-        output_activation=none(m.get("output_activation", "sigmoid")),
+        depth=int(m["depth"]),
+        widths=tuple(m["widths"]),
+        activation=m["activation"],
+        latent_activation=none(m["latent_activation"]),
+        output_activation=none(m["output_activation"]),
         seed=config.seed,
     )
 
 
+def _summary(errors: dict[str, np.ndarray], n_pixels: int, prefix: str) -> dict[str, float]:
+    sse = errors["mse"] * n_pixels
+    return {
+        f"{prefix}_mse_mean": float(errors["mse"].mean()),
+        f"{prefix}_mse_std": float(errors["mse"].std()),
+        f"{prefix}_bce_mean": float(errors["bce"].mean()),
+        f"{prefix}_bce_std": float(errors["bce"].std()),
+        f"{prefix}_sse_mean": float(sse.mean()),
+        f"{prefix}_sse_std": float(sse.std()),
+        f"{prefix}_l2_mean": float(np.sqrt(sse).mean()),
+        f"{prefix}_l2_std": float(np.sqrt(sse).std()),
+    }
+
+
 def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
+    config = resolve(config)
     t = config.train
-    X_train, _ = load_split(config.data, "train")
-    X_test, y_test = load_split(config.data, "test")
-    model = build(config, X_train.shape[1])
-    loss = get_loss(t.get("loss", "mse"))
-    optimizer = build_optimizer(t, model)
-    epochs = int(t.get("epochs", 10))
     for key in ("label_smoothing", "augment"):
-        if t.get(key, "none") not in ("none", 0, 0.0):
+        if key in t:
             raise ValueError(f"train.{key} is for classifiers; the autoencoder task does not support it")
-    log_epoch = ctx.epoch_callback(epochs) if ctx.verbose else None
+    X_all, _ = load_split(config.data, "train")
+    X_test, y_test = load_split(config.data, "test")
+    n_val = int(round(len(X_all) * float(t["validation_split"])))
+    if t["validation_split"] and not 0 < n_val < len(X_all):
+        raise ValueError(f"train.validation_split = {t['validation_split']} of {len(X_all)} training images leaves "
+                         f"{len(X_all) - n_val} to train on and {n_val} to validate; change it or the data size")
+    # the last n_val training images validate (the same images for every seed)
+    X_train, X_val = (X_all[:-n_val], X_all[-n_val:]) if n_val else (X_all, X_all[:0])
+    model = build(config, X_all.shape[1])
+    loss = get_loss(t["loss"])
+    optimizer = build_optimizer(t, model)
+    epochs = int(t["epochs"])
+    snapshots = sorted(int(e) for e in t["snapshot_epochs"] if int(e) <= epochs)
+    snapshot_arrays: dict[str, np.ndarray] = {}
 
     def after_epoch(epoch: int, values: dict[str, float]) -> None:
-        optimizer.lr = next_learning_rate(t, optimizer.lr, epoch)
-        if log_epoch is not None:
-            log_epoch(epoch, values)
+        if epoch in snapshots:  # description only: no setting is chosen on these test errors
+            errors = per_image_errors(X_test, predict(model, X_test))
+            snapshot_arrays[f"test_mse_at_{epoch}"] = errors["mse"]
+            snapshot_arrays[f"test_bce_at_{epoch}"] = errors["bce"]
+        if ctx.verbose:
+            ctx.log_epoch(epoch, epochs, values)
 
     start = time.perf_counter()
     history = fit(
         model, loss, optimizer, X_train,
         epochs=epochs, batch_size=batch_size(t, len(X_train)), seed=config.seed,
-        validation_split=float(t.get("validation_split", 0.1)), patience=t.get("patience"),
-        callback=after_epoch,
+        validation_data=(X_val, X_val) if n_val else None,
+        scheduler=optimizer.scheduler, patience=t["patience"], min_delta=float(t["min_delta"]), callback=after_epoch,
     )
     train_seconds = time.perf_counter() - start
     test_errors = per_image_errors(X_test, predict(model, X_test))
     n_check = min(len(X_train), 10_000)  # train-set error on a fixed slice: an overfitting check
     train_errors = per_image_errors(X_train[:n_check], predict(model, X_train[:n_check]))
-    ctx.save_arrays(
-        "per_image.npz",
-        test_mse=test_errors["mse"], test_bce=test_errors["bce"], test_labels=np.asarray(y_test),
-    )
+    arrays = {"test_mse": test_errors["mse"], "test_bce": test_errors["bce"], "test_labels": np.asarray(y_test)}
+    metrics: dict[str, Any] = {}
+    if n_val:  # validation errors per image: settings such as the best depth are chosen on these
+        val_errors = per_image_errors(X_val, predict(model, X_val))
+        arrays.update(val_mse=val_errors["mse"], val_bce=val_errors["bce"])
+        metrics.update(_summary(val_errors, X_val.shape[1], "val"))
+    arrays.update(snapshot_arrays)
+    ctx.save_arrays("per_image.npz", **arrays)
     ctx.save_model(model, optimizer, {"task": "autoencoder", "input_size": int(X_train.shape[1])})
     ctx.save_history(history)
-    n_pixels = X_test.shape[1]
-    sse = test_errors["mse"] * n_pixels
-    val = np.asarray(history.val_loss, float)
-    if not np.isfinite(val).any():  # no validation split: judge convergence on the train loss
-        val = np.asarray(history.train_loss, float)
-    return {
-        "test_mse_mean": float(test_errors["mse"].mean()),
-        "test_mse_std": float(test_errors["mse"].std()),
-        "test_bce_mean": float(test_errors["bce"].mean()),
-        "test_bce_std": float(test_errors["bce"].std()),
-        "test_sse_mean": float(sse.mean()),
-        "test_sse_std": float(sse.std()),
-        "test_l2_mean": float(np.sqrt(sse).mean()),
-        "test_l2_std": float(np.sqrt(sse).std()),
+    metrics.update(_summary(test_errors, X_test.shape[1], "test"))
+    for epoch in snapshots:
+        if f"test_mse_at_{epoch}" in snapshot_arrays:
+            snap = {"mse": snapshot_arrays[f"test_mse_at_{epoch}"], "bce": snapshot_arrays[f"test_bce_at_{epoch}"]}
+            metrics.update(_summary(snap, X_test.shape[1], f"test_at_{epoch}"))
+    metrics.update({
         "train_mse_mean": float(train_errors["mse"].mean()),
         "train_bce_mean": float(train_errors["bce"].mean()),
         "final_train_loss": float(history.train_loss[-1]) if history.train_loss else float("nan"),
@@ -94,10 +116,12 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
         "best_epoch": history.best_epoch,
         "epochs_run": len(history.epoch),
         "stopped_early": history.stopped_early,
-        # converged: the loss is finite and the last epoch improved on the first by > 1%
-        "converged": bool(np.isfinite(val).all() and (len(val) < 2 or val[-1] < 0.99 * val[0])),
+        # the one convergence rule of every task (autoenc.nn.train.converged; docs/convergence.md)
+        "converged": history.converged,
         "n_parameters": model.n_parameters(),
         "n_train": int(len(X_train)),
+        "n_validation": int(n_val),
         "n_test": int(len(X_test)),
         "train_seconds": train_seconds,
-    }
+    })
+    return metrics

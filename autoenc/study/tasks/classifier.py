@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ..grid import RunConfig
-from . import RunContext, batch_size, build_optimizer, load_split, next_learning_rate, register_task
+from ..grid import RunConfig, resolve
+from . import RunContext, batch_size, build_optimizer, load_split, register_task
 
 BINARY_LOSSES = ("bce", "bce_logits", "mse")
 #: Rows of the training set used for the per-epoch train accuracy (a fixed slice: cheap).
@@ -40,34 +40,19 @@ def _none(value: Any) -> Any:
 
 
 def apply_variant(config: RunConfig) -> RunConfig:
-    """The run's settings with its ``model.variant`` (one of ``[model.variants.<name>]``)
-    merged over the shared ones; configs without a variant come back unchanged.
+    """The run's resolved settings (``grid.resolve``: defaults filled, its variant merged).
 
     A variant is a named network and its training recipe (e.g. the original's TanH MLP with
     plain gradient descent vs a ReLU MLP with Adam), so that one grid axis can compare
     bundles of settings that do not cross meaningfully.
     """
-    from ..spec import SCHEMA
-
-    name = config.model.get("variant")
-    if name is None or "variants" not in config.model:  # no variant, or already merged
-        return config
-    variants = config.model["variants"]
-    if name not in variants:
-        raise ValueError(f"model.variant {name!r} is not defined; add [model.variants.{name}] to the study file "
-                         f"(defined: {sorted(variants)})")
-    model = {k: v for k, v in config.model.items() if k != "variants"}
-    train = dict(config.train)
-    for key, value in variants[name].items():
-        (model if key in SCHEMA["model"] else train)[key] = value
-    return RunConfig(config.task, config.data, model, train, config.seed, config.params)
+    return resolve(config)
 
 
 def output_activation(model: dict[str, Any], loss: str) -> str | None:
     """The head's activation: ``model.output_activation`` if given, else the loss's default."""
-    if "output_activation" in model:
-        return _none(model["output_activation"])
-    return {"nll": "log_softmax", "bce": "sigmoid"}.get(loss)
+    return _none(model["output_activation"]) if "output_activation" in model else \
+        {"nll": "log_softmax", "bce": "sigmoid"}.get(loss)
 
 
 def n_outputs(loss: str, n_classes: int) -> int:
@@ -81,27 +66,28 @@ def build(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> An
     from ...models.builders import ACTIVATIONS
     from ...nn import Linear, Sequential
 
+    config = resolve(config)
     m = config.model
-    loss = config.train.get("loss", "cross_entropy")
-    arch = m.get("architecture", "mlp")
+    loss = config.train["loss"]
+    arch = m["architecture"]
     out = n_outputs(loss, n_classes)
     head = output_activation(m, loss)
     n_in = int(np.prod(input_shape))
     if arch == "mlp":
-        return mlp([n_in, *m.get("hidden", [100]), out], activation=m.get("activation", "tanh"),
-                   output_activation=head, seed=config.seed, dropout=float(m.get("dropout", 0.0)))
+        return mlp([n_in, *m["hidden"], out], activation=m["activation"],
+                   output_activation=head, seed=config.seed, dropout=float(m["dropout"]))
     if arch == "linear":
         layers = [Linear(n_in, out, seed=np.random.default_rng(config.seed))]
         if head:
             layers.append(ACTIVATIONS[head]())
         return Sequential(*layers)
     if arch == "conv1d":
-        hidden = m.get("hidden", [100])
+        hidden = m["hidden"]
         if len(hidden) != 1:
             raise ValueError(f"conv1d: model.hidden must hold one width (the dense layer), got {hidden}")
-        net = conv1d_net(length=n_in, channels=int(m.get("channels", 32)), k_size=int(m.get("k_size", 3)),
-                         pool=int(m.get("pool", 2)), hidden=int(hidden[0]), n_classes=out, seed=config.seed,
-                         conv_activation=m.get("conv_activation"), dropout=float(m.get("dropout", 0.0)))
+        net = conv1d_net(length=n_in, channels=int(m["channels"]), k_size=int(m["k_size"]),
+                         pool=int(m["pool"]), hidden=int(hidden[0]), n_classes=out, seed=config.seed,
+                         conv_activation=_none(m["conv_activation"]), dropout=float(m["dropout"]))
         if head:
             net = Sequential(*net.modules, ACTIVATIONS[head]())
         return net
@@ -208,9 +194,8 @@ def predict_proba(model: Any, X: np.ndarray, config: RunConfig | dict[str, Any])
     from ...nn import predict
 
     cfg = apply_variant(config if isinstance(config, RunConfig) else RunConfig.from_dict(config))
-    loss = cfg.train.get("loss", "cross_entropy")
-    X = shape_inputs(np.asarray(X, dtype=np.float32), cfg.model.get("architecture", "mlp"),
-                     cfg.model.get("reading_order", "row"))
+    loss = cfg.train["loss"]
+    X = shape_inputs(np.asarray(X, dtype=np.float32), cfg.model["architecture"], cfg.model["reading_order"])
     return probabilities(predict(model, X), loss, output_activation(cfg.model, loss))
 
 
@@ -279,21 +264,19 @@ def data_note(data: dict[str, Any], n_train: int) -> str:
 def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     from ...nn import evaluate, fit, get_loss, predict
 
-    if "variant" in config.model and "variants" not in config.model:
-        raise ValueError(f"model.variant = {config.model['variant']!r} but the study defines no [model.variants]")
-    config = apply_variant(config)
+    config = resolve(config)
     t, m = config.train, config.model
-    arch = m.get("architecture", "mlp")
+    arch = m["architecture"]
     X_train, y_train = load_split(config.data, "train")
     X_test, y_test = load_split(config.data, "test")
-    pixel_order = m.get("reading_order", "row")
+    pixel_order = m["reading_order"]
     X_train, X_test = shape_inputs(X_train, arch, pixel_order), shape_inputs(X_test, arch, pixel_order)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
-    loss_name = t.get("loss", "cross_entropy")
+    loss_name = t["loss"]
     head = output_activation(m, loss_name)
     model = build(config, X_train.shape[1:], n_classes)
     n_out = n_outputs(loss_name, n_classes)
-    smoothing = float(t.get("label_smoothing", 0.0))
+    smoothing = float(t["label_smoothing"])
     if smoothing and loss_name != "cross_entropy":
         raise ValueError(f"train.label_smoothing needs loss = 'cross_entropy', not {loss_name!r}")
     loss = get_loss(loss_name, label_smoothing=smoothing) if smoothing else get_loss(loss_name)
@@ -301,8 +284,11 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     optimizer = build_optimizer(t, model)
     T_train, T_test = targets(y_train, loss_name, head, n_out), targets(y_test, loss_name, head, n_out)
 
-    epochs = int(t.get("epochs", 10))
-    n_val = int(round(len(X_train) * float(t.get("validation_split", 0.0))))
+    epochs = int(t["epochs"])
+    n_val = int(round(len(X_train) * float(t["validation_split"])))
+    if n_val >= len(X_train):
+        raise ValueError(f"train.validation_split = {t['validation_split']} of {len(X_train)} training samples "
+                         "leaves none to train on; lower it")
     if n_val:
         # a stratified validation set, the same for every seed: some files are sorted by class
         # (the MNIST 5k subset), so the last rows would hold a single class
@@ -326,22 +312,22 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
         outputs = predict(model, X_test)  # one pass for both test loss and accuracy
         extra["test_loss"].append(test_loss.forward(T_test, outputs, reduction="mean"))
         extra["test_accuracy"].append(float((probabilities(outputs, loss_name, head).argmax(axis=1) == y_test).mean()))
-        optimizer.lr = next_learning_rate(t, optimizer.lr, epoch)
-        ctx.log(f"epoch {epoch}/{epochs} train {values['train_loss']:.4g} val {values['val_loss']:.4g} "
-                f"test accuracy {extra['test_accuracy'][-1]:.4f}")
+        ctx.log_epoch(epoch, epochs, values, f" test accuracy {extra['test_accuracy'][-1]:.4f}")
 
     start = time.perf_counter()
-    augment = t.get("augment", "none")
     X_fit, T_fit = X_train[:n_fit], T_train[:n_fit]
     validation = (X_train[n_fit:], T_train[n_fit:]) if n_val else None
     size = batch_size(t, n_fit)
-    bounds = {k: float(t.get(f"augment_{k}", default)) for k, default in AFFINE.items()}
-    if augment == "none":
-        history = fit(model, loss, optimizer, X_fit, T_fit, epochs=epochs, batch_size=size, seed=config.seed,
-                      validation_data=validation, patience=t.get("patience"), callback=after_epoch)
-    else:
-        history = _fit_augmented(model, loss, optimizer, X_fit, T_fit, epochs, size, config.seed, validation,
-                                 t.get("patience"), after_epoch, arch, pixel_order, bounds)
+    epoch_data, sampler = None, None
+    if t["augment"] != "none":
+        bounds = {k: float(t[f"augment_{k}"]) for k in AFFINE}
+        epoch_data = augmenter(config.seed, arch, pixel_order, bounds)
+        # one shuffling stream per epoch, as the augmented runs have always used
+        sampler = lambda epoch, n: np.random.default_rng(config.seed * 100_003 + epoch).permutation(n)  # noqa: E731
+    history = fit(model, loss, optimizer, X_fit, T_fit, epochs=epochs, batch_size=size, seed=config.seed,
+                  validation_data=validation, scheduler=optimizer.scheduler, patience=t["patience"],
+                  min_delta=float(t["min_delta"]), epoch_data=epoch_data, sampler=sampler, callback=after_epoch)
+    history.extra = extra
     train_seconds = time.perf_counter() - start
 
     # X_test and X_train are already in the model's input layout (predict_proba takes raw images)
@@ -357,7 +343,7 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     )
     ctx.save_model(model, optimizer, {"task": "classifier", "n_classes": n_classes,
                                       "input_shape": list(X_train.shape[1:])})
-    _save_history(ctx, history, extra)
+    ctx.save_history(history)
     losses = np.asarray(history.train_loss, float)
     return {
         "test_accuracy": float((pred == y_test).mean()),
@@ -377,54 +363,24 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
         "best_epoch": history.best_epoch,
         "epochs_run": len(history.epoch),
         "stopped_early": history.stopped_early,
-        # converged: finite losses and the last epoch improved on the first by > 1%
-        "converged": bool(np.isfinite(losses).all() and (len(losses) < 2 or losses[-1] < 0.99 * losses[0])),
+        # the one convergence rule of every task (autoenc.nn.train.converged; docs/convergence.md)
+        "converged": history.converged,
         "n_parameters": model.n_parameters(),
         "train_seconds": train_seconds,
     }
 
 
-def _fit_augmented(model: Any, loss: Any, optimizer: Any, X: np.ndarray, T: np.ndarray, epochs: int, size: int,
-                   seed: int, validation: tuple[np.ndarray, np.ndarray] | None, patience: int | None,
-                   callback: Any, architecture: str, order: str, bounds: dict[str, float]) -> Any:
-    """``fit`` one epoch at a time, each on freshly augmented copies of the training images
-    (``random_affine`` with ``bounds``); ``X`` holds the samples in ``reading_order(order)``."""
-    from ...nn import History, fit
-
-    if patience is not None:
-        raise ValueError("train.patience is not supported with train.augment; fix the number of epochs")
+def augmenter(seed: int, architecture: str, order: str, bounds: dict[str, float]) -> Any:
+    """The per-epoch batch provider of ``train.augment = "affine"``: fresh ``random_affine``
+    copies of the training images each epoch (inputs held in ``reading_order(order)``)."""
     rng = np.random.default_rng([seed, 1])  # augmentation stream, apart from the shuffling stream
-    history = History()
-    best = np.inf
-    start = time.perf_counter()
-    images = X.reshape(len(X), -1)
-    images = images[:, np.argsort(reading_order(order, images.shape[1]))]  # back to row-major
-    for epoch in range(1, epochs + 1):
-        X_aug = shape_inputs(random_affine(images, rng, **bounds), architecture, order)
-        h = fit(model, loss, optimizer, X_aug, T, epochs=1, batch_size=size, seed=seed * 100_003 + epoch,
-                validation_data=validation)
-        history.epoch.append(epoch)
-        history.train_loss.append(h.train_loss[0])
-        history.val_loss.append(h.val_loss[0])
-        history.wall_seconds.append(time.perf_counter() - start)
-        monitored = h.val_loss[0] if validation is not None else h.train_loss[0]
-        if monitored < best:
-            best, history.best_epoch = monitored, epoch
-        callback(epoch, {"train_loss": h.train_loss[0], "val_loss": h.val_loss[0]})
-    return history
 
+    def epoch_data(epoch: int, X: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        images = X.reshape(len(X), -1)
+        images = images[:, np.argsort(reading_order(order, images.shape[1]))]  # back to row-major
+        return shape_inputs(random_affine(images, rng, **bounds), architecture, order), T
 
-def _save_history(ctx: RunContext, history: Any, extra: dict[str, list[float]]) -> None:
-    from ..store import atomic_write_text
-
-    cols = ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "test_loss", "test_accuracy",
-            "wall_seconds"]
-    lines = [",".join(cols)]
-    for i, row in enumerate(history.to_rows()):
-        values = [row["epoch"], row["train_loss"], row["val_loss"], *(extra[c][i] for c in cols[3:7]),
-                  round(row["wall_seconds"], 4)]
-        lines.append(",".join(repr(v) if isinstance(v, float) else str(v) for v in values))
-    atomic_write_text(ctx.run_dir / "history.csv", "\n".join(lines) + "\n")
+    return epoch_data
 
 
 register_task("classifier", run)

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..grid import RunConfig
-from . import RunContext, batch_size, build_optimizer, load_split, next_learning_rate, register_task
-from .classifier import apply_variant
+from ...nn import History
+from ..grid import RunConfig, resolve
+from . import RunContext, batch_size, build_optimizer, load_split, register_task
 
 #: Fitted parameters within this relative distance of the least-squares solution: reached it.
 CONVERGED_TOLERANCE = 1e-3
@@ -26,13 +26,14 @@ def build(config: RunConfig, n_in: int, n_out: int) -> Any:
     from ...models import mlp
     from ...nn import Linear, Sequential
 
+    config = resolve(config)
     m = config.model
-    arch = m.get("architecture", "linear")
+    arch = m["architecture"]
     if arch == "linear":
         return Sequential(Linear(n_in, n_out, init="xavier", seed=np.random.default_rng(config.seed)))
     if arch == "mlp":
-        return mlp([n_in, *m.get("hidden", [16]), n_out], activation=m.get("activation", "tanh"),
-                   output_activation=None if m.get("output_activation", "none") == "none" else m["output_activation"],
+        return mlp([n_in, *m["hidden"], n_out], activation=m["activation"],
+                   output_activation=None if m["output_activation"] == "none" else m["output_activation"],
                    seed=config.seed)
     raise ValueError(f"regressor: model.architecture must be linear or mlp, got {arch!r}")
 
@@ -55,53 +56,46 @@ def truth(data: dict[str, Any]) -> tuple[float, float, float] | None:
 
 
 def train(model: Any, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
-          config: RunConfig) -> tuple[dict[str, list[float]], bool]:
-    """Minibatch (or full-batch) gradient descent on the MSE; stops at the first non-finite
-    loss. Returns the per-epoch history and whether training diverged."""
-    from ...nn import get_loss, predict
-    from ...nn.optim import backward, output_gradient
+          config: RunConfig) -> tuple[History, bool]:
+    """Minibatch (or full-batch) gradient descent on the MSE through ``nn.fit``; stops at the
+    first non-finite loss or parameter. Returns the history (extra columns: test loss, slope
+    ``a`` and intercept ``b`` of a single Linear(1, 1)) and whether training diverged."""
+    from ...nn import fit, get_loss, predict
 
     t = config.train
-    loss = get_loss(t.get("loss", "mse"))
+    loss = get_loss(t["loss"])
     optimizer = build_optimizer(t, model)
-    epochs = int(t.get("epochs", 100))
     size = batch_size(t, len(X))
-    rng = np.random.default_rng(config.seed)
     single = _single_linear(model)
-    history: dict[str, list[float]] = {k: [] for k in ("epoch", "train_loss", "val_loss", "test_loss", "a", "b",
-                                                       "wall_seconds")}
-    start = time.perf_counter()
-    diverged = False
-    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected below, not warned about
-        for epoch in range(1, epochs + 1):
-            order = rng.permutation(len(X)) if size < len(X) else np.arange(len(X))
-            total = 0.0
-            try:
-                for i in range(0, len(X), size):
-                    idx = order[i:i + size]
-                    optimizer.zero_grad()
-                    yhat = model.forward(X[idx])
-                    total += loss.forward(y[idx], yhat, reduction="sum")
-                    delta, skip = output_gradient(model, loss, y[idx], yhat)
-                    backward(model, delta, skip_last=skip)
-                    optimizer.step()
-                test_loss = loss.forward(y_test, predict(model, X_test), reduction="mean")
-            except FloatingPointError:  # the loss overflowed: gradient descent diverged
-                diverged = True
-                break
-            optimizer.lr = next_learning_rate(t, optimizer.lr, epoch)
-            history["epoch"].append(epoch)
-            history["train_loss"].append(total / len(X))
-            history["val_loss"].append(float("nan"))
-            history["test_loss"].append(test_loss)
-            a, b = (float(single.weight.data.ravel()[0]), float(single._parameters["bias"].data[0])) if single \
-                else (float("nan"), float("nan"))
-            history["a"].append(a)
-            history["b"].append(b)
-            history["wall_seconds"].append(time.perf_counter() - start)
-            if not all(np.isfinite(v) for v in (total, test_loss, a, b)):
-                diverged = True
-                break
+    extra: dict[str, list[float]] = {"test_loss": [], "a": [], "b": []}
+
+    overflowed = []
+
+    def after_epoch(epoch: int, values: dict[str, float]) -> bool:
+        try:
+            test_loss = loss.forward(y_test, predict(model, X_test), reduction="mean")
+        except FloatingPointError:  # the test loss overflowed: diverged within this epoch
+            overflowed.append(epoch)
+            return True
+        a, b = (float(single.weight.data.ravel()[0]), float(single._parameters["bias"].data[0])) if single \
+            else (float("nan"), float("nan"))
+        extra["test_loss"].append(test_loss)
+        extra["a"].append(a)
+        extra["b"].append(b)
+        return not all(np.isfinite(v) for v in (values["train_loss"], test_loss, a, b))  # stop: diverged
+
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected, not warned about
+        history = fit(model, loss, optimizer, X, y, epochs=int(t["epochs"]), batch_size=size,
+                      shuffle=size < len(X), seed=config.seed, scheduler=optimizer.scheduler,
+                      stop_on_divergence=True, callback=after_epoch)
+    if overflowed:  # an epoch that diverged is not recorded (as a loss overflow inside fit)
+        for column in (history.epoch, history.train_loss, history.val_loss, history.lr, history.wall_seconds):
+            column.pop()
+    history.extra = extra
+    n = len(history.epoch)
+    last_finite = n == 0 or all(np.isfinite(extra[k][-1]) for k in ("test_loss", "a", "b"))
+    diverged = history.diverged or bool(overflowed) or not last_finite
+    history.diverged = diverged
     return history, diverged
 
 
@@ -116,9 +110,8 @@ def _single_linear(model: Any) -> Any:
 
 def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     from ...nn import predict
-    from ..store import atomic_write_text
 
-    config = apply_variant(config)
+    config = resolve(config)
     X_train, y_train = load_split(config.data, "train")
     X_test, y_test = load_split(config.data, "test")
     X_train, X_test = X_train.reshape(len(X_train), -1), X_test.reshape(len(X_test), -1)
@@ -136,16 +129,13 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     ctx.save_arrays("predictions.npz", test_x=np.asarray(X_test, np.float32), test_y=np.asarray(y_test, np.float32),
                     test_pred=pred_test.astype(np.float32))
     ctx.save_model(model, None, {"task": "regressor"})
-    cols = list(history)
-    lines = [",".join(cols)] + [",".join(repr(float(history[c][i])) if c != "epoch" else str(history[c][i])
-                                         for c in cols) for i in range(len(history["epoch"]))]
-    atomic_write_text(ctx.run_dir / "history.csv", "\n".join(lines) + "\n")
+    ctx.save_history(history)
 
     metrics: dict[str, Any] = {
         "test_mse": test_mse,
         "train_mse": train_mse,
         "diverged": diverged,
-        "epochs_run": len(history["epoch"]),
+        "epochs_run": len(history.epoch),
         "n_train": int(len(X_train)),
         "n_test": int(len(X_test)),
         "n_parameters": model.n_parameters(),
@@ -169,9 +159,8 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
                            b_rel_error=abs(b_hat - b) / abs(b) if b else float("nan"),
                            noise_variance=noise**2)
             metrics["recovered"] = bool(metrics["a_rel_error"] <= 0.01 and metrics["b_rel_error"] <= 0.01)
-    # converged (the engine's meaning, as for every task): finite losses, the last epoch better than the first by > 1%
-    losses = history["train_loss"]
-    metrics["converged"] = bool(not diverged and len(losses) > 1 and losses[-1] < 0.99 * losses[0])
+    # the one convergence rule of every task (autoenc.nn.train.converged; docs/convergence.md)
+    metrics["converged"] = history.converged
     return metrics
 
 
