@@ -517,20 +517,24 @@ def _input_size(model: AutoEncoder) -> int:
 
 
 def _params_from_config(config: RunConfig) -> dict[str, Any]:
-    m, t = config.model, config.train
+    """The estimator parameters of a run's resolved config (``grid.resolve``: the settings the
+    task trained with, defaults included), so ``clone(est).fit`` builds the same network."""
+    from .study.grid import resolve
+
+    resolved = resolve(config)
+    m, t = resolved.model, resolved.train
     return {
         "latent_size": int(m["latent_size"]),
-        "depth": int(m.get("depth", 2)),
-        "widths": tuple(int(w) for w in m.get("widths", (512, 256))),
-        "activation": m.get("activation", "relu"),
-        "output_activation": _none(m.get("output_activation", "sigmoid")),
-        "loss": t.get("loss", "mse"),
-        "epochs": int(t.get("epochs", 10)),
-        "batch_size": int(t.get("batch_size", 128)),
-        "lr": float(t.get("lr", 1e-3)),
-        # the study engine defaults to a 10% validation split (tasks/autoencoder.py)
-        "validation_split": float(t.get("validation_split", 0.1)),
-        "latent_activation": _none(m.get("latent_activation")),
+        "depth": int(m["depth"]),
+        "widths": tuple(int(w) for w in m["widths"]),
+        "activation": m["activation"],
+        "output_activation": _none(m["output_activation"]),
+        "loss": t["loss"],
+        "epochs": int(t["epochs"]),
+        "batch_size": int(t["batch_size"]),
+        "lr": float(t["lr"]),
+        "validation_split": float(t["validation_split"]),
+        "latent_activation": _none(m["latent_activation"]),
         "random_state": int(config.seed),
     }
 

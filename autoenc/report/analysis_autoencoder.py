@@ -25,7 +25,7 @@ import numpy as np
 
 from ..study.grid import canonical_json
 from ..study.store import Run, atomic_save_npz, atomic_write_json
-from .render import Alert, AnalysisResult, FigureRef, ReportContext, Section, Table, format_p, format_value
+from .render import Alert, AnalysisResult, FigureRef, ReportContext, Section, Table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from ..stats import PairedResult
 
-__all__ = ["ALTERNATIVE", "ORIGINAL_FASHION_MNIST", "analyze", "learning_curve_grid"]
+__all__ = ["ALTERNATIVE", "analyze", "learning_curve_grid"]
 
 LOSS_A, LOSS_B = "bce", "mse"  # d = A - B per image
 ALTERNATIVE = "less"
@@ -44,18 +44,6 @@ ALPHA = 0.05
 EFFECT_WORDS = ((0.1, "negligible"), (0.3, "small"), (0.5, "medium"), (math.inf, "large"))
 """|rank-biserial| thresholds: < 0.1 negligible, < 0.3 small, < 0.5 medium, else large."""
 N_BOOT_SEED = 200  # bootstrap resamples for per-seed and AE-vs-PCA comparisons (CIs not shown)
-
-ORIGINAL_FASHION_MNIST: dict[str, Any] = {
-    "metric": "l2",
-    "mean_range": [3.8, 5.4],
-    "std_range": [1.1, 1.6],
-    "latent_sizes": [400, 256, 100, 64, 16],
-    "test": "Wilcoxon test on 5 means, p = 0.031",
-    "source": "as stated in the project's DESIGN.md and issue 5 (the original's per-size values are not on record)",
-}
-"""What is known of the original study's error table on Fashion-MNIST (override with a
-``[study.original]`` table with the same keys in the study file)."""
-
 
 # --------------------------------------------------------------------------- collected data
 @dataclass
@@ -147,144 +135,32 @@ def _effect_word(rb: float) -> str:
     return next(word for limit, word in EFFECT_WORDS if abs(rb) < limit)
 
 
-# --------------------------------------------------------------------------- paired comparisons
-@dataclass
-class CellComparison:
-    depth: int
-    latent: int
-    metric: str
-    seeds: list[int]
-    main: PairedResult  # on the per-image mean over seeds
-    per_seed: dict[int, PairedResult]
-    agreement: dict[str, Any] | None
-    diff: np.ndarray  # per-image seed-mean difference A - B
-    note: str = ""
-    holm_one: float = math.nan
-    holm_two: float = math.nan
+# --------------------------------------------------------------------------- per-seed descriptions
+def _per_seed_comparisons(data: StudyData, metric: str) -> tuple[dict[tuple[int, int], dict[int, PairedResult]],
+                                                                   list[str]]:
+    """Per cell and seed: the per-image paired description of seed s BCE-trained vs seed s
+    MSE-trained (Wilcoxon, rank-biserial, r, share of wins). Seeds are the replicates; these
+    describe one pair of runs each and are never pooled over seeds."""
+    from ..stats import paired_comparison
 
-    @property
-    def seeds_text(self) -> str:
-        a = self.agreement
-        if a is None:
-            return "1 seed" if len(self.seeds) == 1 else "–"
-        n = a["n_seeds"]
-        if a["n_negative"] == a["n_positive"]:
-            return f"split {a['n_negative']} {LOSS_A.upper()} / {a['n_positive']} {LOSS_B.upper()}"
-        if a["n_negative"] > a["n_positive"]:
-            return f"{a['n_negative']}/{n} favour {LOSS_A.upper()}"
-        return f"{a['n_positive']}/{n} favour {LOSS_B.upper()}"
-
-    @property
-    def seeds_disagree(self) -> bool:
-        return self.agreement is not None and self.agreement["n_seeds"] >= 2 and not self.agreement["sign_consistent"]
-
-    def verdict(self) -> str:
-        m = self.main
-        if self.seeds_disagree:
-            return "seeds disagree"
-        prefix = "1 seed: " if len(self.seeds) == 1 else ""
-        if not math.isfinite(self.holm_two) or self.holm_two >= ALPHA:
-            return prefix + "no significant difference"
-        winner = LOSS_A.upper() if m.rank_biserial < 0 else LOSS_B.upper()
-        word = _effect_word(m.rank_biserial)
-        if word == "negligible":
-            return prefix + f"{winner} better, negligible effect"
-        return prefix + f"{winner} better ({word} effect)"
-
-
-def _compare_cells(data: StudyData, metric: str, n_boot: int) -> tuple[list[CellComparison], list[str]]:
-    from ..stats import holm, paired_comparison, seed_agreement
-
-    out: list[CellComparison] = []
+    out: dict[tuple[int, int], dict[int, PairedResult]] = {}
     skipped: list[str] = []
     for depth, latent in data.cells:
         a_runs = {r.seed: r for r in data.select(depth, latent, LOSS_A)}
         b_runs = {r.seed: r for r in data.select(depth, latent, LOSS_B)}
-        if not a_runs or not b_runs:
-            have = LOSS_A if a_runs else LOSS_B
-            lacking = LOSS_B if a_runs else LOSS_A
-            skipped.append(f"depth {depth}, latent {latent}: only {have.upper()}-trained runs, no "
-                           f"{lacking.upper()}-trained run done; not compared")
-            continue
         common = sorted(a_runs.keys() & b_runs.keys())
-        note = ""
-        if common:
-            a_sel, b_sel = [a_runs[s] for s in common], [b_runs[s] for s in common]
-        else:  # no seed done for both losses: compare the means of what there is, unpaired by seed
-            a_sel, b_sel = list(a_runs.values()), list(b_runs.values())
-            note = "no common seed: per-image means over different seeds"
-        per_seed = {s: paired_comparison(a_runs[s].per_image[metric], b_runs[s].per_image[metric],
-                                         alternative=ALTERNATIVE, n_boot=N_BOOT_SEED) for s in common}
-        mean_a, mean_b = data.seed_mean(a_sel, metric), data.seed_mean(b_sel, metric)
-        main = paired_comparison(mean_a, mean_b, alternative=ALTERNATIVE, n_boot=n_boot)
-        agreement = seed_agreement([p.mean_diff for p in per_seed.values()]) if len(per_seed) >= 2 else None
-        out.append(CellComparison(depth, latent, metric, common or sorted(a_runs), main, per_seed, agreement,
-                                  mean_a - mean_b, note))
-    if out:
-        one = holm([c.main.p_one_sided for c in out])
-        two = holm([c.main.p_two_sided for c in out])
-        for c, h1, h2 in zip(out, one, two, strict=True):
-            c.holm_one, c.holm_two = float(h1), float(h2)
+        if not common:
+            skipped.append(f"depth {depth}, latent {latent}: no seed done with both losses; not compared")
+            continue
+        out[(depth, latent)] = {s: paired_comparison(a_runs[s].per_image[metric], b_runs[s].per_image[metric],
+                                                     alternative=ALTERNATIVE, n_boot=N_BOOT_SEED) for s in common}
     return out, skipped
-
-
-def _effects_table(comparisons: list[CellComparison], unit: str, title: str) -> Table:
-    scale, suffix = _unit([v for c in comparisons for v in (c.main.median_diff_ci_low, c.main.median_diff_ci_high,
-                                                              c.main.mean_diff)])
-    median_col, mean_col = f"median d{suffix} [95% CI]", f"mean d{suffix}"
-    rows = []
-    for c in comparisons:
-        m = c.main
-        rows.append({
-            "depth": c.depth, "latent": c.latent,
-            "rank-biserial": m.rank_biserial, "r": m.r, f"{LOSS_A.upper()} wins": m.frac_a_better,
-            median_col: f"{m.median_diff * scale:+.3g} [{m.median_diff_ci_low * scale:+.3g}, "
-                        f"{m.median_diff_ci_high * scale:+.3g}]",
-            mean_col: m.mean_diff * scale,
-            "seed agreement": c.seeds_text,
-            "verdict": c.verdict() + (f" ({c.note})" if c.note else ""),
-        })
-    return Table(rows, title=title, formats={
-        "rank-biserial": "signed", "r": "signed", f"{LOSS_A.upper()} wins": "pct", mean_col: "+.3g"},
-        caption=f"d = per-image {unit} of the {LOSS_A.upper()}-trained model − the {LOSS_B.upper()}-trained model's, "
-                "each averaged over the cell's seeds; negative values favour BCE.")
-
-
-def _tests_table(comparisons: list[CellComparison], title: str) -> Table:
-    rows = []
-    for c in comparisons:
-        m, a = c.main, c.agreement
-        rows.append({
-            "depth": c.depth, "latent": c.latent, "images": m.n, "W+": m.statistic, "z": m.z,
-            f"p ({ALTERNATIVE})": m.p_one_sided, f"Holm p ({ALTERNATIVE})": c.holm_one,
-            "p (two-sided)": m.p_two_sided, "Holm p (two-sided)": c.holm_two,
-            "t (seed means)": a["t_statistic"] if a else math.nan,
-            "p t-test": a["t_p"] if a else math.nan,
-            "p sign test": a["sign_test_p"] if a else math.nan,
-        })
-    return Table(rows, title=title, formats={"W+": "int", "z": ".2f", "t (seed means)": ".2f"},
-                 caption="Wilcoxon signed-rank on the per-image seed-mean differences (n images), Holm over cells; "
-                         "t-test and sign test over the per-seed mean differences (two-sided; n seeds).")
-
-
-def _per_seed_table(comparisons: list[CellComparison], unit: str) -> Table:
-    scale, suffix = _unit([p.mean_diff for c in comparisons for p in c.per_seed.values()]
-                          + [p.median_diff for c in comparisons for p in c.per_seed.values()])
-    rows = []
-    for c in comparisons:
-        for seed, p in c.per_seed.items():
-            rows.append({"depth": c.depth, "latent": c.latent, "seed": seed, "rank-biserial": p.rank_biserial,
-                         f"{LOSS_A.upper()} wins": p.frac_a_better, f"median d{suffix}": p.median_diff * scale,
-                         f"mean d{suffix}": p.mean_diff * scale, "p (two-sided)": p.p_two_sided})
-    return Table(rows, title=f"Per seed: seed s {LOSS_A.upper()}-trained vs seed s {LOSS_B.upper()}-trained "
-                             f"(per-image {unit})",
-                 formats={"rank-biserial": "signed", f"{LOSS_A.upper()} wins": "pct",
-                          f"median d{suffix}": "+.3g", f"mean d{suffix}": "+.3g"})
 
 
 # --------------------------------------------------------------------------- PCA baseline
 def _data_key(ctx: ReportContext, n_test: int) -> str:
-    return hashlib.sha256(f"{canonical_json(ctx.data_settings)}|{n_test}".encode()).hexdigest()[:16]
+    # "v2": the cache also holds errors of the reconstruction clipped to [0, 1]
+    return hashlib.sha256(f"v2|{canonical_json(ctx.data_settings)}|{n_test}".encode()).hexdigest()[:16]
 
 
 def _pca_errors(ctx: ReportContext, data: StudyData, loaded: _Data) -> dict[int, dict[str, np.ndarray]]:
@@ -304,17 +180,19 @@ def _pca_errors(ctx: ReportContext, data: StudyData, loaded: _Data) -> dict[int,
             cached = {}
     out: dict[int, dict[str, np.ndarray]] = {}
     changed = False
+    names = ("mse", "bce", "mse_clipped")
     for k in data.latents:
-        if f"k{k}_mse" in cached:
-            out[k] = {"mse": cached[f"k{k}_mse"], "bce": cached[f"k{k}_bce"]}
+        if all(f"k{k}_{n}" in cached and cached[f"k{k}_{n}"].shape == data.labels.shape for n in names):
+            out[k] = {n: cached[f"k{k}_{n}"] for n in names}
             continue
         X_train, _ = loaded.train()
         X_test, _ = loaded.test()
         if k > min(X_train.shape):
             continue
         errors = pca_reconstruction_errors(X_train, X_test, k)
-        out[k] = {"mse": errors["mse"], "bce": errors["bce"]}
-        cached[f"k{k}_mse"], cached[f"k{k}_bce"] = errors["mse"], errors["bce"]
+        clipped = pca_reconstruction_errors(X_train, X_test, k, clip=True)
+        out[k] = {"mse": errors["mse"], "bce": errors["bce"], "mse_clipped": clipped["mse"]}
+        cached.update({f"k{k}_{n}": out[k][n] for n in names})
         changed = True
     if changed and ctx.options.use_cache:
         cached["data_key"] = np.array(key)
@@ -349,34 +227,50 @@ class _Data:
 
 # --------------------------------------------------------------------------- summaries
 def _run_frame(data: StudyData) -> pd.DataFrame:
+    """One row per run: grid values, test errors (from the per-image arrays), validation and
+    snapshot errors and training facts (from metrics.json)."""
     import pandas as pd
 
     rows = []
     for r in data.records:
         sse = r.per_image["mse"] * data.n_pixels
-        rows.append({
+        m = r.metrics
+        row = {
             "run_id": r.run_id, "depth": r.depth, "latent_size": r.latent, "loss": r.loss, "seed": r.seed,
             "mse_mean": float(r.per_image["mse"].mean()), "mse_std": float(r.per_image["mse"].std(ddof=1)),
             "bce_mean": float(r.per_image["bce"].mean()),
             "sse_mean": float(sse.mean()), "sse_std": float(sse.std(ddof=1)),
             "l2_mean": float(np.sqrt(sse).mean()), "l2_std": float(np.sqrt(sse).std(ddof=1)),
-            "converged": r.metrics.get("converged"), "epochs_run": r.metrics.get("epochs_run"),
-            "train_seconds": r.metrics.get("train_seconds"),
-        })
+            "val_mse_mean": float(m.get("val_mse_mean", math.nan)),  # absent in runs without a validation split
+            "converged": m.get("converged"), "epochs_run": m.get("epochs_run"), "best_epoch": m.get("best_epoch"),
+            "train_seconds": m.get("train_seconds"), "last5_improvement": math.nan,
+        }
+        for key, value in m.items():  # per-image test errors stored after a snapshot epoch
+            if key.startswith("test_at_") and key.endswith(("_mse_mean", "_l2_mean")):
+                row[key] = float(value)
+        if row["converged"] is not True:
+            row["last5_improvement"] = _last5_improvement(r)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _best_depth(runs: pd.DataFrame) -> int:
-    """Depth with the lowest mean log test MSE over the (latent, loss) cells every depth has
-    (over all its cells when no cell is shared): a scale-free "usually lowest error"."""
-    depths = sorted(runs["depth"].unique())
-    cell = runs.groupby(["depth", "latent_size", "loss"])["mse_mean"].mean().reset_index()
-    keys = cell.groupby(["latent_size", "loss"])["depth"].nunique()
-    shared = keys[keys == len(depths)].index
-    if len(shared):
-        cell = cell.set_index(["latent_size", "loss"]).loc[shared].reset_index()
-    score = cell.assign(log=np.log(cell["mse_mean"])).groupby("depth")["log"].mean()
-    return int(score.idxmin()) if len(score) else int(depths[0])
+def _last5_improvement(r: RunRecord) -> float:
+    """Relative improvement of the best monitored loss over the last 5 epochs (the rule's measure)."""
+    from ..nn.train import CONVERGENCE_WINDOW
+
+    try:
+        h = r.run.history()
+    except (OSError, ValueError):
+        return math.nan
+    column = "val_loss" if "val_loss" in h and np.isfinite(h["val_loss"].to_numpy(float)).any() else "train_loss"
+    v = h[column].to_numpy(float)
+    if len(v) <= CONVERGENCE_WINDOW or not np.isfinite(v).all():
+        return math.nan
+    before, last = v[:-CONVERGENCE_WINDOW].min(), v[-CONVERGENCE_WINDOW:].min()
+    return float((before - last) / before) if before > 0 else math.nan
+
+
+
 
 
 def _model_run(data: StudyData, depth: int, latent: int, loss: str) -> RunRecord | None:
@@ -385,12 +279,15 @@ def _model_run(data: StudyData, depth: int, latent: int, loss: str) -> RunRecord
 
 
 def _original(ctx: ReportContext) -> dict[str, Any] | None:
+    """The original study's error table from ``[study.original]`` (docs/studies.md), or None."""
     given = ctx.spec.extra.get("original")
-    if isinstance(given, dict) and given:
-        return {**ORIGINAL_FASHION_MNIST, "source": "the study file's [study.original] table", **given}
-    if str(ctx.data_settings.get("dataset", "")).replace("-", "_") == "fashion_mnist":
-        return ORIGINAL_FASHION_MNIST
-    return None
+    if not isinstance(given, dict) or not given.get("latent_sizes") or not isinstance(given.get("mean"), dict):
+        return None
+    sizes = [int(k) for k in given["latent_sizes"]]
+    table = {loss: dict(zip(sizes, values, strict=False)) for loss, values in given["mean"].items()}
+    stds = {loss: dict(zip(sizes, values, strict=False)) for loss, values in given.get("std", {}).items()}
+    return {"metric": str(given.get("metric", "l2")), "depth": int(given.get("depth", 1)), "latent_sizes": sizes,
+            "mean": table, "std": stds, "test": str(given.get("test", "")), "source": str(given.get("source", ""))}
 
 
 def _mean_std(means: list[float], stds: list[float], digits: str) -> str:
@@ -399,55 +296,44 @@ def _mean_std(means: list[float], stds: list[float], digits: str) -> str:
 
 def _error_tables(data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str, np.ndarray]],
                   original: dict[str, Any] | None) -> list[Table]:
-    """The original study's table (mean (std) per loss x latent) in L2, SSE and per-pixel MSE."""
+    """The original study's table (mean (std) per loss x latent) in L2, SSE and per-pixel MSE,
+    with the original's own values (as reported) on its scale."""
     tables = []
     scales = (("l2", "per-image L2 distance ||x - x̂||", ".3f"),
               ("sse", "per-image sum of squared errors", ".3f"),
               ("mse", "per-pixel MSE", ".5f"))
     for metric, name, digits in scales:
         rows = []
-        if original and original.get("metric") == metric:
-            lo, hi = original["mean_range"]
-            slo, shi = original.get("std_range", [math.nan, math.nan])
-            row: dict[str, Any] = {"model": "original (as reported)"}
-            row.update({f"k={k}": "not reported" for k in data.latents})
-            row["range of means"] = f"{lo:g}–{hi:g} (std {slo:g}–{shi:g})"
-            rows.append(row)
-        elif original:
-            row = {"model": "original (as reported)"}
-            row.update({f"k={k}": "–" for k in data.latents})
-            row["range of means"] = f"reported on the {original.get('metric', '?').upper()} scale only"
-            rows.append(row)
+        if original and original["metric"] == metric:
+            for loss, values in original["mean"].items():
+                row: dict[str, Any] = {"model": f"original, depth {original['depth']}, {loss.upper()}-trained "
+                                                f"(as reported)"}
+                for k in data.latents:
+                    mean, std = values.get(k), original["std"].get(loss, {}).get(k)
+                    row[f"k={k}"] = "–" if mean is None else (f"{mean:{digits}}" + (f" ({std:{digits}})"
+                                                                                  if std is not None else ""))
+                rows.append(row)
         row = {"model": "PCA, k components"}
-        pca_means = []
         for k in data.latents:
             if k in pca:
                 v = {"mse": pca[k]["mse"], "sse": pca[k]["mse"] * data.n_pixels,
                      "l2": np.sqrt(pca[k]["mse"] * data.n_pixels)}[metric]
                 row[f"k={k}"] = f"{v.mean():{digits}} ({v.std(ddof=1):{digits}})"
-                pca_means.append(float(v.mean()))
             else:
                 row[f"k={k}"] = "–"
-        row["range of means"] = f"{min(pca_means):{digits}}–{max(pca_means):{digits}}" if pca_means else "–"
         rows.append(row)
         for depth in data.depths:
             for loss in data.losses:
                 row = {"model": f"AE depth {depth}, {loss.upper()}-trained"}
-                means = []
                 for k in data.latents:
                     sel = runs[(runs.depth == depth) & (runs.latent_size == k) & (runs.loss == loss)]
-                    if len(sel):
-                        row[f"k={k}"] = _mean_std(list(sel[f"{metric}_mean"]), list(sel[f"{metric}_std"]), digits)
-                        means.append(float(sel[f"{metric}_mean"].mean()))
-                    else:
-                        row[f"k={k}"] = "–"
-                row["range of means"] = f"{min(means):{digits}}–{max(means):{digits}}" if means else "–"
+                    row[f"k={k}"] = (_mean_std(list(sel[f"{metric}_mean"]), list(sel[f"{metric}_std"]), digits)
+                                     if len(sel) else "–")
                 rows.append(row)
         tables.append(Table(rows, title=f"Test error, {name}: mean (std over the test images)",
-                            caption="Autoencoder cells average the per-run mean and std over seeds. "
-                                    + ("The original's per-size values are not on record, only the range "
-                                       "over its latent sizes." if original and original.get("metric") == metric
-                                       else "")))
+                            caption="Autoencoder cells average the per-run mean and std over seeds."
+                                    + (" The original's rows are its own figures, as reported."
+                                       if original and original["metric"] == metric else "")))
     return tables
 
 
@@ -596,6 +482,9 @@ class _Builder:
 
 def analyze(ctx: ReportContext) -> AnalysisResult:
     """The compression study's report sections (see the module docstring)."""
+    from ..analysis.seed_level import best_depth_on_validation, cell_verdicts
+    from .autoencoder_seeds import section_budget, section_convergence, section_seed_level, seed_results
+
     b = _Builder(ctx)
     with ctx.timed("collect runs"):
         data = _collect(ctx)
@@ -603,21 +492,27 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
     if not data.records:
         return AnalysisResult("No usable autoencoder runs.", "no runs", alerts=b.alerts, datasets=[b.dataset])
     runs = _run_frame(data)
-    best_depth = _best_depth(runs)
-    with ctx.timed("paired tests"):
-        comp_mse, skipped = _compare_cells(data, "mse", ctx.options.n_boot)
-        comp_bce, _ = _compare_cells(data, "bce", ctx.options.n_boot)
+    best_depth, depth_how = best_depth_on_validation(runs)
+    with ctx.timed("seed-level tests"):
+        primary, cells = seed_results(runs, n_boot=max(ctx.options.n_boot, 1000))
+        cells_bce = cell_verdicts(runs, "bce_mean")
+    with ctx.timed("per-seed descriptions"):
+        per_seed, skipped = _per_seed_comparisons(data, "mse")
     if skipped:
         b.alerts.append(Alert("warning", f"{len(skipped)} cells without both losses",
                               "These cells have no paired comparison.", skipped))
-    disagree = [c for c in comp_mse if c.seeds_disagree]
+    disagree = [c for c in cells if c.n >= 2 and not c.agree]
     if disagree:
         b.alerts.append(Alert(
-            "warning", f"seeds disagree in {len(disagree)} of {len(comp_mse)} cells (per-image MSE)",
-            "Per-seed mean differences BCE − MSE do not all have the same sign: in these cells the "
+            "warning", f"seeds disagree in {len(disagree)} of {len(cells)} cells (mean test MSE, BCE vs MSE)",
+            "The per-seed relative differences BCE − MSE do not all have the same sign: in these cells the "
             "difference between losses is smaller than the spread between seeds.",
-            [f"depth {c.depth}, latent {c.latent}: per-seed mean d = "
-             + ", ".join(f"{p.mean_diff:+.2e}" for p in c.per_seed.values()) for c in disagree]))
+            [f"depth {c.depth}, latent {c.latent}: r = " + ", ".join(f"{100 * v:+.2f}%" for v in c.differences.values())
+             for c in disagree]))
+    not_converged = runs[runs.converged != True]  # noqa: E712
+    if len(not_converged):
+        b.alerts.append(Alert("warning", f"{len(not_converged)} of {len(runs)} runs do not meet the convergence rule",
+                              "Their results hold for the stated budget only; see the Convergence section."))
 
     pca: dict[int, dict[str, np.ndarray]] = {}
     try:
@@ -627,11 +522,19 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
         b.alerts.append(Alert("warning", "PCA baseline not computed", f"{type(e).__name__}: {e}"))
     original = _original(ctx)
     pca_rows = _pca_comparison(data, runs, pca)
+    seed_section = section_seed_level(b, primary, cells, per_seed)
+    seed_section.add_table(_bce_metric_table(cells_bce))
+    _difference_figure(b, data, seed_section)
+    snapshots = sorted({int(c.split("_")[2]) for c in runs.columns if c.startswith("test_at_")
+                        and c.endswith("_mse_mean")})
+    budget = [section_budget(b, runs, {k: float(v["mse"].mean()) for k, v in pca.items()}, e) for e in snapshots]
 
     sections = [
-        _section_runs(ctx, data, runs, best_depth),
-        _section_paired(b, data, comp_mse, comp_bce),
-        _section_original(data, runs, pca, original, best_depth),
+        _section_runs(ctx, data, runs, best_depth, depth_how),
+        section_convergence(runs),
+        seed_section,
+        *[x for x in budget if x is not None],
+        _section_original(data, runs, pca, original),
         _section_pca(b, pca_rows, pca),
         _section_trend(b, data, runs, pca),
         b.optional("Learning curves", lambda: _section_curves(b, data)),
@@ -639,99 +542,111 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
         b.optional("t-SNE maps", lambda: _section_tsne(b, data, runs, best_depth)),
         b.optional("Codes as features", lambda: _section_probes(b, data)),
     ]
-    verdict_table, headline, verdict = _verdicts(data, runs, comp_mse, pca_rows, original)
+    rd = _rate_distortion_section(b, data, runs)
+    if rd is not None:
+        sections.insert(sections.index(_find(sections, "Autoencoder vs PCA")) + 1, rd)
+    verdict_table, headline, verdict = _verdicts(ctx, data, runs, primary, cells, pca_rows, original)
     return AnalysisResult(headline, verdict, verdict_table, sections, b.alerts, datasets=[b.dataset])
 
 
+def _find(sections: list[Section], title: str) -> Section:
+    return next(s for s in sections if s.title == title)
+
+
+def _rate_distortion_section(b: _Builder, data: StudyData, runs: pd.DataFrame) -> Section | None:
+    """Rate-distortion of the trained encoders as codecs (autoenc.analysis.rate_distortion)."""
+    try:
+        from .rate_distortion import section_rate_distortion
+    except ImportError:  # the codec's optional dependencies are missing
+        return None
+    return b.optional("Compression in bits", lambda: section_rate_distortion(b, data, runs))
+
+
+def _bce_metric_table(cells: list[Any]) -> Table:
+    rows = [{"depth": c.depth, "latent": c.latent, "mean r": c.test["mean"], "Holm p (t)": c.holm_p,
+             "seeds agree": f"{c.test['n_agree']}/{c.n}", "verdict": c.verdict()} for c in cells]
+    return Table(rows, title="Second metric: BCE vs MSE on mean per-image test BCE, seeds as replicates",
+                 formats={"mean r": "+.2%"},
+                 caption="Same rules as on MSE. Each loss tends to win on its own metric.")
+
+
+def _difference_figure(b: _Builder, data: StudyData, section: Section) -> None:
+    """Violins of the per-image differences of one seed per cell (the lowest seed both losses have)."""
+    from ..viz import difference_distribution
+
+    diffs: dict[str, np.ndarray] = {}
+    for depth, latent in data.cells:
+        a = {r.seed: r for r in data.select(depth, latent, LOSS_A)}
+        bb = {r.seed: r for r in data.select(depth, latent, LOSS_B)}
+        common = sorted(a.keys() & bb.keys())
+        if common:
+            seed = common[0]
+            diffs[f"depth {depth}, k={latent}"] = a[seed].per_image["mse"] - bb[seed].per_image["mse"]
+    if not diffs:
+        return
+    everything = np.concatenate(list(diffs.values()))
+    lo, hi = np.percentile(everything, [1, 99])
+    scale, unit = _unit([lo, hi])
+    fig = difference_distribution({k: v * scale for k, v in diffs.items()},
+                                  xlabel=f"per-image MSE difference BCE − MSE{unit}, one seed per cell")
+    if hi > lo:  # the tails would squash the bulk into a line
+        pad = 0.05 * (hi - lo) * scale
+        fig.axes[0].set_xlim(lo * scale - pad, hi * scale + pad)
+    section.add_figure(b.fig(fig, "difference-distribution-mse",
+                             "Per-image differences inside one pair of runs per cell (the lowest common seed; "
+                             "violins, ticks: medians); x axis: the central 98% of all differences. A description "
+                             "of one seed, not evidence about the training choice."))
+
+
 # --------------------------------------------------------------------------- sections
-def _section_runs(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, best_depth: int) -> Section:
+def _protocol(ctx: ReportContext) -> str:
+    """The training protocol of the runs, in words (from the resolved config of a done run)."""
+    from ..study.grid import resolve
+
+    if not ctx.results.done:
+        return "no run done"
+    t = resolve(ctx.results.done[0].config).train
+    schedule = {"cosine": f"cosine learning-rate annealing to 0 over {t['epochs']} epochs",
+                "constant": f"constant learning rate, {t['epochs']} epochs"}.get(t["lr_schedule"],
+                                                                                  f"{t['lr_schedule']} schedule, "
+                                                                                  f"{t['epochs']} epochs")
+    stop = f", early stopping (patience {t['patience']})" if t["patience"] else ""
+    return f"{t['optimizer']} lr {t['lr']}, batch {t['batch_size']}, {schedule}{stop}"
+
+
+def _section_runs(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, best_depth: int,
+                  depth_how: str) -> Section:
+    from ..study.grid import resolve
+
     spec = ctx.spec
     grid = ", ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in spec.grid.items())
-    t = ctx.results.done[0].config.train if ctx.results.done else spec.train
+    t = resolve(ctx.results.done[0].config).train if ctx.results.done else {}
     s = Section("Runs and settings", paragraphs=[
         f"Grid: {grid} — {len(ctx.configs)} runs, {len(data.records)} analysed. Every run is evaluated on the "
         f"same {len(data.labels):,} test images under both per-image metrics (MSE and BCE in [0, 1] pixel space), "
         f"whatever loss it was trained with.",
-        f"Training: {t.get('optimizer', 'adam')} (lr {t.get('lr', 1e-3)}), batch {t.get('batch_size', 128)}, "
-        f"{t.get('epochs', '?')} epochs, validation split {t.get('validation_split', 0)}; data "
+        f"Training protocol: {_protocol(ctx)}; validation split {t.get('validation_split', '–')} (the last "
+        f"training images, the same for every seed); per-image test errors also stored after epoch(s) "
+        f"{', '.join(map(str, t.get('snapshot_epochs', []))) or 'none'}; data "
         f"`{json.dumps(ctx.data_settings, sort_keys=True)}`.",
-        f"**Best depth: {best_depth}** (lowest mean log test MSE over the cells all depths share); the "
-        f"reconstruction grids, t-SNE maps and probes use it, with the lowest seed.",
+        f"**Best depth: {best_depth}**, chosen on the {depth_how} (lowest mean log error over the cells all depths "
+        "share), never on the test split; the reconstruction grids, t-SNE maps and probes use it, with the "
+        "lowest seed.",
     ])
+    if spec.extra.get("selection"):
+        s.add_text(f"How the protocol was chosen: {spec.extra['selection']}")
     g = runs.groupby(["depth", "latent_size", "loss"])
     table = g.agg(seeds=("seed", "count"), mse=("mse_mean", "mean"), mse_sd=("mse_mean", "std"),
-                  bce=("bce_mean", "mean"), epochs=("epochs_run", "mean"), seconds=("train_seconds", "mean"),
+                  val=("val_mse_mean", "mean"), bce=("bce_mean", "mean"), epochs=("epochs_run", "mean"),
+                  seconds=("train_seconds", "mean"),
                   converged=("converged", lambda v: f"{int(np.sum(v == True))}/{len(v)}")).reset_index()  # noqa: E712
     table = table.rename(columns={"latent_size": "latent", "mse": "test MSE (mean over seeds)",
-                                  "mse_sd": "sd over seeds", "bce": "test BCE", "seconds": "train s"})
+                                  "mse_sd": "sd over seeds", "val": "validation MSE", "bce": "test BCE",
+                                  "seconds": "train s"})
     table = table.sort_values(["depth", "latent", "loss"], ascending=[True, False, True])
     s.add_table(Table(table, title="Completed runs per cell", formats={
-        "test MSE (mean over seeds)": ".5f", "sd over seeds": "sci", "test BCE": ".4f", "epochs": ".1f",
-        "train s": ".1f"}))
-    return s
-
-
-def _section_paired(b: _Builder, data: StudyData, comp_mse: list[CellComparison],
-                    comp_bce: list[CellComparison]) -> Section:
-    from ..viz import difference_distribution, forest_plot
-
-    s = Section(f"{LOSS_A.upper()}-trained vs {LOSS_B.upper()}-trained: paired per-image comparison")
-    if not comp_mse:
-        return s.add_text("No cell has both BCE- and MSE-trained runs done: nothing to compare yet.")
-    s.add_text(
-        f"For every (depth, latent) cell the two models are compared on the same {len(data.labels):,} test "
-        f"images: d = error of the {LOSS_A.upper()}-trained model − error of the {LOSS_B.upper()}-trained model, "
-        f"per image; **negative d favours {LOSS_A.upper()}**. The main comparison pairs each image's error "
-        "averaged over seeds (seed s of each loss enters the mean only if both losses have seed s); the "
-        "per-seed comparisons pair seed s with seed s. Effect sizes come first: the matched-pairs "
-        "rank-biserial correlation (−1: BCE better on every image, +1: MSE better on every image), "
-        f"r = z/√n, the share of images where {LOSS_A.upper()} wins, and the median d with a 95% bootstrap CI. "
-        "At n = 10,000 images tiny effects are significant, so p-values only support.")
-    s.add_text(
-        f"Tests, fixed in advance: Wilcoxon signed-rank on d with the one-sided alternative "
-        f"**'{ALTERNATIVE}' (d < 0: {LOSS_A.upper()} has lower error)**, and two-sided; Holm adjustment over the "
-        f"{len(comp_mse)} cells, separately for each alternative and each metric. Seeds are the unit of "
-        "replication: the seed agreement counts the seeds whose mean d has the majority sign, with a two-sided "
-        f"one-sample t-test and a sign test over the per-seed mean differences. Verdicts: significant means "
-        f"Holm-adjusted two-sided p < {ALPHA}; effect words from |rank-biserial|: < 0.1 negligible, < 0.3 small, "
-        f"< 0.5 medium, else large; “seeds disagree” when per-seed mean differences differ in sign.")
-    s.add_note(f"Exact settings: {comp_mse[0].main.settings}. Per-seed comparisons use {N_BOOT_SEED} bootstrap "
-               "resamples (their CIs are not shown).")
-    s.add_table(_effects_table(comp_mse, "MSE", "Effect sizes, per-image MSE (primary metric), images paired "
-                                                 "on the mean over seeds"))
-    s.add_table(_tests_table(comp_mse, "Tests, per-image MSE"))
-    if any(c.per_seed for c in comp_mse):
-        s.add_table(_per_seed_table(comp_mse, "MSE"))
-    if comp_bce:
-        s.add_table(_effects_table(comp_bce, "BCE", "Effect sizes, per-image BCE (second metric), images paired on "
-                                                    "the mean over seeds"))
-        s.add_table(_tests_table(comp_bce, "Tests, per-image BCE"))
-    import pandas as pd
-
-    scale, unit = _unit([c.main.median_diff_ci_low for c in comp_mse] + [c.main.median_diff_ci_high for c in comp_mse])
-    frame = pd.DataFrame([{"label": f"depth {c.depth}, k={c.latent}", "median_diff": c.main.median_diff * scale,
-                           "median_diff_ci_low": c.main.median_diff_ci_low * scale,
-                           "median_diff_ci_high": c.main.median_diff_ci_high * scale,
-                           "rank_biserial": c.main.rank_biserial} for c in comp_mse])
-    s.add_figure(b.fig(forest_plot(frame, xlabel=f"median per-image MSE difference BCE − MSE{unit} "
-                                                 "(negative: BCE better)"),
-                       "forest-median-mse", f"Median paired difference of per-image MSE per cell{unit}, with its "
-                                            "95% bootstrap CI (seed-mean pairing)."))
-    s.add_figure(b.fig(forest_plot(frame, estimate="rank_biserial", low=None, high=None,
-                                   xlabel="rank-biserial correlation (negative: BCE better)"),
-                       "forest-rank-biserial-mse", "Matched-pairs rank-biserial correlation per cell (per-image MSE)."))
-    everything = np.concatenate([c.diff for c in comp_mse])
-    lo, hi = np.percentile(everything, [1, 99])
-    scale, unit = _unit([lo, hi])
-    diffs = {f"depth {c.depth}, k={c.latent}": c.diff * scale for c in comp_mse}
-    fig = difference_distribution(diffs, xlabel=f"per-image MSE difference BCE − MSE, mean over seeds{unit} "
-                                                "(negative: BCE better)")
-    if hi > lo:  # the tails would squash the bulk into a line
-        pad = 0.05 * (hi - lo) * scale
-        fig.axes[0].set_xlim(lo * scale - pad, hi * scale + pad)
-    s.add_figure(b.fig(fig, "difference-distribution-mse",
-                       "Distribution of per-image differences per cell (violins, ticks: medians); the x axis shows "
-                       "the central 98% of all differences."))
+        "test MSE (mean over seeds)": ".5f", "sd over seeds": "sci", "validation MSE": ".5f", "test BCE": ".4f",
+        "epochs": ".1f", "train s": ".1f"}))
     return s
 
 
@@ -745,9 +660,7 @@ def _unit(values: list[float]) -> tuple[float, str]:
 
 
 def _section_original(data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str, np.ndarray]],
-                      original: dict[str, Any] | None, best_depth: int) -> Section:
-    from scipy.stats import wilcoxon
-
+                      original: dict[str, Any] | None) -> Section:
     s = Section("Error table in the original study's three scales")
     s.add_text(
         "The original study reported one table of reconstruction errors (mean and std per loss × latent size). "
@@ -755,61 +668,50 @@ def _section_original(data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[s
         f"distance ||x − x̂|| = √(SSE), the per-image sum of squared errors SSE = {data.n_pixels} × MSE, and the "
         "per-pixel MSE. The std is over test images, as in the original.")
     if original:
+        s.add_text(f"Original (as reported): {original['source']}; its figures match the {original['metric'].upper()} "
+                   f"scale. Its test: {original['test']}.")
+        n = len(original["latent_sizes"])
         s.add_text(
-            f"Original (as reported): mean {original['metric'].upper()} error "
-            f"{original['mean_range'][0]}–{original['mean_range'][1]} with std "
-            f"{original['std_range'][0]}–{original['std_range'][1]} over latent sizes "
-            f"{', '.join(map(str, original.get('latent_sizes', [])))}; {original.get('test', '')}. "
-            f"Source: {original.get('source', '')}. This range matches the L2 scale, not the SSE scale.")
+            f"What that p can and cannot mean: with {n} paired means, an exact one-sided Wilcoxon signed-rank test "
+            f"cannot give a p below 1/2^{n} = {1 / 2 ** n:.5f}, and it reaches exactly that whenever all {n} "
+            "differences have the same sign, whatever their size. So p = 0.031 says only that BCE was lower at every "
+            "code size in that one training of each model. The latent sizes are not replicates of a training choice "
+            "(they are five different models), no seed was repeated, and the seed-to-seed spread (see the per-cell "
+            "table above) was never measured, so it cannot say whether BCE-training helps beyond the noise of a "
+            "single training run.")
     for t in _error_tables(data, runs, pca, original):
         s.add_table(t)
-    # the original's own test, repeated on our per-latent means: weak (n = number of latent sizes)
-    sel = runs[runs.depth == best_depth]
-    means = sel.groupby(["latent_size", "loss"])["l2_mean"].mean().unstack()
-    if LOSS_A in means and LOSS_B in means:
-        paired = means[[LOSS_A, LOSS_B]].dropna()
-        if len(paired) >= 2 and np.any(paired[LOSS_A] != paired[LOSS_B]):
-            one = wilcoxon(paired[LOSS_A], paired[LOSS_B], alternative=ALTERNATIVE, method="exact").pvalue
-            two = wilcoxon(paired[LOSS_A], paired[LOSS_B], method="exact").pvalue
-            s.add_text(
-                f"The original's test repeated on ours: exact Wilcoxon signed-rank on the {len(paired)} per-latent "
-                f"mean L2 errors of depth {best_depth} (BCE vs MSE, means over seeds): p one-sided ({ALTERNATIVE}) = "
-                f"{format_p(one)}, two-sided = {format_p(two)}. With n = {len(paired)} means the smallest possible "
-                f"two-sided p is {2 / 2 ** len(paired):.3g}: this test cannot say much, which is why the paired "
-                "per-image statistics above lead.")
     return s
 
 
 def _pca_comparison(data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str, np.ndarray]]) -> list[dict]:
-    from ..stats import paired_comparison
-
+    """Per cell: the better loss (lower mean test MSE over seeds) against PCA with k components,
+    unclipped and clipped to [0, 1]; "beats" means every seed's mean test MSE is below PCA's."""
     rows = []
     for depth, latent in data.cells:
         if latent not in pca:
             continue
         pca_mse = float(pca[latent]["mse"].mean())
-        row: dict[str, Any] = {"depth": depth, "latent": latent, "PCA": pca_mse}
+        pca_clipped = float(pca[latent]["mse_clipped"].mean())
+        row: dict[str, Any] = {"depth": depth, "latent": latent, "PCA": pca_mse, "PCA clipped": pca_clipped}
         best = None
         for loss in data.losses:
             sel = runs[(runs.depth == depth) & (runs.latent_size == latent) & (runs.loss == loss)]
-            if len(sel):
-                row[f"{loss.upper()}-trained"] = float(sel.mse_mean.mean())
-                if best is None or sel.mse_mean.mean() < best[1]:
-                    best = (loss, float(sel.mse_mean.mean()), sel)
-            else:
-                row[f"{loss.upper()}-trained"] = math.nan
+            row[f"{loss.upper()}-trained"] = float(sel.mse_mean.mean()) if len(sel) else math.nan
+            if len(sel) and (best is None or sel.mse_mean.mean() < best[1]):
+                best = (loss, float(sel.mse_mean.mean()), sel)
         if best is None:
             continue
         loss, mean, sel = best
-        n_beat = int((sel.mse_mean < pca_mse).sum())
-        mean_img = data.seed_mean(data.select(depth, latent, loss), "mse")
-        p = paired_comparison(mean_img, pca[latent]["mse"], alternative="less", n_boot=N_BOOT_SEED)
-        row.update({
-            "better loss": loss.upper(), "AE / PCA": mean / pca_mse, "seeds < PCA": f"{n_beat}/{len(sel)}",
-            "rank-biserial": p.rank_biserial, "images AE better": p.frac_a_better,
-            "verdict": ("beats PCA" if n_beat == len(sel) else "does not beat PCA" if n_beat == 0
-                        else f"mixed ({n_beat}/{len(sel)} seeds)"),
-        })
+
+        def verdict(reference: float, sel: pd.DataFrame = sel) -> str:
+            n_beat = int((sel.mse_mean < reference).sum())
+            return ("beats PCA" if n_beat == len(sel) else "does not beat PCA" if n_beat == 0
+                    else f"mixed ({n_beat}/{len(sel)} seeds)")
+
+        row.update({"better loss": loss.upper(), "seeds": len(sel), "AE / PCA": mean / pca_mse,
+                    "verdict": verdict(pca_mse), "AE / clipped PCA": mean / pca_clipped,
+                    "verdict vs clipped": verdict(pca_clipped)})
         rows.append(row)
     return rows
 
@@ -820,47 +722,44 @@ def _section_pca(b: _Builder, rows: list[dict], pca: dict[int, dict[str, np.ndar
         return s.add_text("The PCA baseline could not be computed (see the alerts).")
     s.add_text(
         "PCA with the same number of components as the code (fitted on the train split, exact covariance "
-        "eigendecomposition, reconstruction without clipping) is the linear baseline. Per cell the better loss "
-        "(lower mean test MSE over seeds) is compared: “beats PCA” means every seed's mean per-image MSE is below "
-        "PCA's; the rank-biserial correlation pairs the seed-mean per-image MSE with PCA's on the same images "
-        "(negative: autoencoder better).")
+        "eigendecomposition) is the linear baseline, twice: reconstructions as they come, and clipped to [0, 1] "
+        "(the autoencoder's sigmoid output cannot leave that range, so clipping puts PCA on equal footing; it "
+        "can only lower PCA's error). Per cell the better loss (lower mean test MSE over seeds) is compared; "
+        "“beats PCA” means every seed's mean test MSE is below PCA's.")
     s.add_table(Table(rows, title="Mean test MSE: autoencoder (mean over seeds) vs PCA with k components", formats={
-        "PCA": ".5f", "BCE-trained": ".5f", "MSE-trained": ".5f", "AE / PCA": ".3f",
-        "rank-biserial": "signed", "images AE better": "pct"},
-        caption="rank-biserial and images AE better: the better loss's per-image MSE (mean over seeds) paired with "
-                "PCA's on the same test images; negative rank-biserial favours the autoencoder."))
+        "PCA": ".5f", "PCA clipped": ".5f", "BCE-trained": ".5f", "MSE-trained": ".5f", "AE / PCA": ".3f",
+        "AE / clipped PCA": ".3f"}))
     return s
 
 
 def _section_trend(b: _Builder, data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str, np.ndarray]]) -> Section:
-    from ..stats import trend_test
     from ..viz import error_heatmaps
 
     s = Section("Error vs latent size")
     s.add_text(
-        "Trend test: Spearman's ρ and Kendall's τ-b between latent size and each run's mean test MSE (one point "
-        "per run, so seeds count), one-sided alternative 'less' (error falls as the code grows); Kendall's S is "
-        "the Jonckheere–Terpstra statistic up to a linear map.")
+        "Trend test: Spearman's ρ between latent size and the mean test MSE over seeds per size (one point per "
+        "size: the seeds of one size are replicates of one condition, not independent x values), one-sided "
+        "alternative 'less' (error falls as the code grows), with a permutation p-value: exact over all n! "
+        "pairings (the t approximation breaks down with 5 points and at |ρ| = 1). With 5 sizes the smallest "
+        "possible one-sided p is 1/120 = 0.0083, reached by any perfectly monotone curve.")
     rows = []
+    from ..stats.seeds import exact_spearman
+
+    def trend_row(model: str, sizes: list[int], errors: list[float]) -> dict[str, Any]:
+        if len(sizes) < 3:
+            return {"model": model, "sizes": len(sizes), "note": "fewer than 3 latent sizes"}
+        rho, p = exact_spearman(sizes, errors, alternative="less")
+        return {"model": model, "sizes": len(sizes), "Spearman ρ": rho, "p (exact permutation)": p,
+                "direction": "decreasing" if rho < 0 else "increasing" if rho > 0 else "none"}
+
     for depth in data.depths:
         for loss in data.losses:
-            sel = runs[(runs.depth == depth) & (runs.loss == loss)]
-            try:
-                t = trend_test(sel.latent_size.to_numpy(float), sel.mse_mean.to_numpy(), alternative="less")
-            except ValueError as e:
-                rows.append({"model": f"depth {depth}, {loss.upper()}", "runs": len(sel), "note": str(e)})
-                continue
-            rows.append({"model": f"depth {depth}, {loss.upper()}", "runs": t["n"], "sizes": t["n_sizes"],
-                         "Spearman ρ": t["spearman_rho"], "p Spearman": t["spearman_p"],
-                         "Kendall τ": t["kendall_tau"], "p Kendall": t["kendall_p"], "direction": t["direction"]})
+            sel = runs[(runs.depth == depth) & (runs.loss == loss)].groupby("latent_size")["mse_mean"].mean()
+            rows.append(trend_row(f"depth {depth}, {loss.upper()}", list(sel.index), list(sel.values)))
     if len(pca) >= 3:
         ks = sorted(pca)
-        t = trend_test(ks, [float(pca[k]["mse"].mean()) for k in ks], alternative="less")
-        rows.append({"model": "PCA", "runs": t["n"], "sizes": t["n_sizes"], "Spearman ρ": t["spearman_rho"],
-                     "p Spearman": t["spearman_p"], "Kendall τ": t["kendall_tau"], "p Kendall": t["kendall_p"],
-                     "direction": t["direction"]})
-    s.add_table(Table(rows, title="Trend of test MSE with latent size",
-                      formats={"Spearman ρ": "signed", "Kendall τ": "signed"}))
+        rows.append(trend_row("PCA", ks, [float(pca[k]["mse"].mean()) for k in ks]))
+    s.add_table(Table(rows, title="Trend of test MSE with latent size", formats={"Spearman ρ": "signed"}))
     for metric, name in (("mse_mean", "per-image MSE"), ("bce_mean", "per-image BCE")):
         frame = runs.rename(columns={metric: f"test {name}"})
         s.add_figure(b.fig(error_heatmaps(frame, f"test {name}", fmt=".4f" if metric == "mse_mean" else ".3f"),
@@ -1101,9 +1000,9 @@ def _section_probes(b: _Builder, data: StudyData) -> Section:
 
 
 # --------------------------------------------------------------------------- verdicts
-def _verdicts(data: StudyData, runs: pd.DataFrame, comp: list[CellComparison], pca_rows: list[dict],
-              original: dict[str, Any] | None) -> tuple[Table, str, str]:
-    by_cell = {(c.depth, c.latent): c for c in comp}
+def _verdicts(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, primary: dict[str, Any] | None,
+              cells: list[Any], pca_rows: list[dict], original: dict[str, Any] | None) -> tuple[Table, str, str]:
+    by_cell = {(c.depth, c.latent): c for c in cells}
     pca_by_cell = {(r["depth"], r["latent"]): r for r in pca_rows}
     rows = []
     for depth, latent in data.cells:
@@ -1113,56 +1012,60 @@ def _verdicts(data: StudyData, runs: pd.DataFrame, comp: list[CellComparison], p
         best_l2 = sel.groupby("loss")["l2_mean"].mean().min()
         row: dict[str, Any] = {
             "depth": depth, "latent": latent,
-            "BCE vs MSE (per-image MSE)": c.verdict() if c else "not compared (one loss missing)",
-            "rank-biserial": c.main.rank_biserial if c else math.nan,
-            "BCE wins": c.main.frac_a_better if c else math.nan,
-            "seeds": c.seeds_text if c else "–",
+            "BCE vs MSE (seeds as replicates)": c.verdict() if c else "not compared (one loss missing)",
+            "mean r": c.test["mean"] if c else math.nan,
+            "Holm p (t)": c.holm_p if c else math.nan,
+            "seeds needed": ("–" if not c or math.isnan(c.seeds_needed) else
+                             "> 10,000" if math.isinf(c.seeds_needed) else int(c.seeds_needed)),
             "vs PCA": (f"{p['verdict']} (×{p['AE / PCA']:.2f})" if p else "–"),
+            "vs clipped PCA": (f"{p['verdict vs clipped']} (×{p['AE / clipped PCA']:.2f})" if p else "–"),
             "best L2": best_l2,
         }
-        if original and original.get("metric") == "l2":
-            lo, hi = original["mean_range"]
-            row["vs original L2"] = ("below its range" if best_l2 < lo else "within its range" if best_l2 <= hi
-                                     else "above its range")
+        if original and original["metric"] == "l2":
+            values = [v.get(latent) for v in original["mean"].values() if v.get(latent) is not None]
+            row["original L2 (best loss, as reported)"] = min(values) if values else math.nan
         rows.append(row)
-    table = Table(rows, title="Verdicts per cell", formats={"rank-biserial": "signed", "BCE wins": "pct",
-                                                            "best L2": ".3f"},
-                  caption="BCE vs MSE: Holm-adjusted two-sided Wilcoxon on per-image MSE (seed-mean pairing) and the "
-                          "rank-biserial effect size; negative rank-biserial favours BCE. vs PCA: the cell's better "
-                          "loss, all seeds below PCA's mean test MSE (ratio AE/PCA). best L2: mean per-image "
-                          "||x − x̂|| of the cell's better loss, against the original's reported range.")
-    n = len(comp)
-    wins_a = sum(1 for c in comp if c.verdict().replace("1 seed: ", "").startswith(LOSS_A.upper()))
-    wins_b = sum(1 for c in comp if c.verdict().replace("1 seed: ", "").startswith(LOSS_B.upper()))
-    effects = [abs(c.main.rank_biserial) for c in comp if math.isfinite(c.main.rank_biserial)]
-    parts = []
+    table = Table(rows, title="Verdicts per cell", formats={"mean r": "+.2%", "best L2": ".3f",
+                                                            "original L2 (best loss, as reported)": ".2f"},
+                  caption="BCE vs MSE: seed-level t-test of the per-seed relative difference r of mean test MSE "
+                          "(BCE − MSE; negative favours BCE), Holm over cells; decided only when every seed agrees. "
+                          "Seeds needed: for 80% power at the strictest Holm level. vs PCA: the cell's better loss, "
+                          "all seeds below PCA's mean test MSE (ratio AE/PCA), PCA as is and clipped to [0, 1]. "
+                          "best L2: mean per-image ||x − x̂|| of the cell's better loss.")
+    parts = [f"Protocol: {_protocol(ctx)}; {len(set(runs.seed))} seeds per cell."]
+    from .autoencoder_seeds import _primary_text
+
+    parts.append(_primary_text(primary).replace("**Primary result:** ", "Primary test (BCE vs MSE over the whole "
+                                                                          "grid, seeds as replicates): "))
+    n = len(cells)
+    wins = {w: sum(1 for c in cells if c.verdict() == f"{w} better") for w in ("BCE", "MSE")}
     if n:
-        parts.append(f"On per-image test MSE, BCE-trained autoencoders beat MSE-trained ones in {wins_a} of {n} "
-                     f"(depth, latent) cells, MSE-trained win in {wins_b}, and {n - wins_a - wins_b} are unclear "
-                     "(seeds disagree or no significant difference)"
-                     + (f"; |rank-biserial| ≤ {max(effects):.2f}" if effects else "") + ".")
-    beat_latents, not_beat = [], []
-    for latent in data.latents:
-        cells = [r for r in pca_rows if r["latent"] == latent]
-        if cells:
-            (beat_latents if any(r["verdict"] == "beats PCA" for r in cells) else not_beat).append(latent)
-    if beat_latents and not not_beat:
-        parts.append(f"The autoencoder beats PCA at every latent size ({', '.join(map(str, beat_latents))}).")
-    elif beat_latents:
-        parts.append(f"The autoencoder beats PCA at latent size {', '.join(map(str, beat_latents))}, not at "
-                     f"{', '.join(map(str, not_beat))}.")
-    elif not_beat:
-        parts.append(f"The autoencoder does not beat PCA at any latent size ({', '.join(map(str, not_beat))}).")
-    best = runs.groupby(["depth", "latent_size", "loss"])["l2_mean"].mean()
-    per_latent = best.groupby(level="latent_size").min()
-    if original and original.get("metric") == "l2" and len(per_latent):
-        lo = original["mean_range"][0]
-        below = [int(k) for k, v in per_latent.items() if v < lo]
-        where = "every size" if len(below) == len(per_latent) else f"{len(below)} of {len(per_latent)} sizes"
-        parts.append(f"Best mean L2 error per size {format_value(per_latent.min())}–{format_value(per_latent.max())}; "
-                     f"below the original's lowest reported mean ({lo}) at {where}.")
-    headline = " ".join(parts) or "No comparison available yet."
-    verdict = (f"BCE better {wins_a}/{n}, MSE better {wins_b}/{n}" if n else "no paired cells")
-    if beat_latents or not_beat:
-        verdict += f"; beats PCA at {len(beat_latents)}/{len(beat_latents) + len(not_beat)} latent sizes"
+        parts.append(f"Per cell: BCE better in {wins['BCE']}, MSE better in {wins['MSE']}, undecided in "
+                     f"{n - wins['BCE'] - wins['MSE']} of {n}.")
+    for key, label in (("verdict", "PCA"), ("verdict vs clipped", "PCA clipped to [0, 1]")):
+        beat, not_beat = [], []
+        for latent in data.latents:
+            cells_k = [r for r in pca_rows if r["latent"] == latent]
+            if cells_k:
+                (beat if any(r[key] == "beats PCA" for r in cells_k) else not_beat).append(latent)
+        if beat and not not_beat:
+            parts.append(f"The best autoencoder beats {label} at every latent size.")
+        elif beat:
+            parts.append(f"The best autoencoder beats {label} at latent size {', '.join(map(str, beat))}, not at "
+                         f"{', '.join(map(str, not_beat))}.")
+        elif not_beat:
+            parts.append(f"No autoencoder beats {label} at any latent size.")
+    if original and original["metric"] == "l2":
+        per_latent = runs.groupby(["depth", "latent_size", "loss"])["l2_mean"].mean().groupby(level="latent_size").min()
+        below = [int(k) for k, v in per_latent.items()
+                 if v < min((t.get(int(k), math.inf) for t in original["mean"].values()), default=math.inf)]
+        parts.append(f"Best mean L2 error below the original's (as reported, per size) at {len(below)} of "
+                     f"{len(per_latent)} sizes.")
+    not_conv = int((runs.converged != True).sum())  # noqa: E712
+    parts.append(f"{len(runs) - not_conv} of {len(runs)} runs meet the convergence rule.")
+    headline = " ".join(parts)
+    verdict = (f"primary: {'decided' if primary and primary['decided'] else 'undecided'}; "
+               f"BCE better {wins['BCE']}/{n}, MSE better {wins['MSE']}/{n}" if n else "no paired cells")
     return table, headline, verdict
+
+

@@ -478,9 +478,11 @@ def run_alerts(store: RunStore, results: StudyResults, n_configs: int) -> list[A
     if not_converged:
         items = [f"{_cell(r.params)} (run {r.run_id}): epochs {r.metrics.get('epochs_run', '?')}, "
                  f"final validation loss {format_value(r.metrics.get('final_val_loss'))}" for r in not_converged]
-        alerts.append(Alert("warning", f"{len(not_converged)} runs did not converge",
-                            "Their loss was not finite or improved by less than 1% from the first to "
-                            "the last epoch; they are kept in the statistics.", _listed(items)))
+        alerts.append(Alert("warning", f"{len(not_converged)} runs do not meet the convergence rule",
+                            "The rule (docs/convergence.md): the best validation loss (training loss without a "
+                            "validation split) of the last 5 epochs improves on the best before them by less "
+                            "than 0.5%, or early stopping fired. Their results hold for their budget only; "
+                            "they are kept in the statistics.", _listed(items)))
     versions = Counter(r.code for r in results.done if r.code)
     groups = group_versions([v for v, _ in versions.most_common()]) if len(versions) > 1 else []
     if len(groups) > 1:  # e.g. code edited while a sweep ran, or a grid finished after an upgrade

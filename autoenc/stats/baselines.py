@@ -55,11 +55,13 @@ def pca_reconstruction_errors(
     seed: int = 0,
     *,
     svd_solver: str = DEFAULT_SVD_SOLVER,
+    clip: bool = False,
 ) -> dict[str, np.ndarray]:
     """Per-image test errors of the best rank-``n_components`` linear reconstruction.
 
     Fits PCA on ``X_train`` and reconstructs ``X_test`` as
-    ``inverse_transform(transform(X_test))`` (no clipping to [0, 1]).
+    ``inverse_transform(transform(X_test))``; ``clip=True`` clips it to [0, 1], the range a
+    sigmoid output is confined to (the baseline on equal footing).
 
     Parameters
     ----------
@@ -82,6 +84,8 @@ def pca_reconstruction_errors(
     pca = fit_pca(X_train, n_components, seed=seed, svd_solver=svd_solver)
     X = np.asarray(X_test).reshape(len(X_test), -1)
     X_hat = pca.inverse_transform(pca.transform(X))
+    if clip:
+        X_hat = np.clip(X_hat, 0.0, 1.0)
     return reconstruction_metrics(X, X_hat)
 
 

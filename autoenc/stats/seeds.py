@@ -77,10 +77,16 @@ def seeds_for_power(dz: float, *, alpha: float = 0.05, power: float = 0.8, max_s
     beyond ``max_seeds``; ``2`` is the floor of a t-test."""
     from statsmodels.stats.power import TTestPower
 
+    if math.isinf(dz):  # identical nonzero differences: the t-test's floor
+        return 2.0
     if not math.isfinite(dz) or dz == 0:
-        return math.inf if not (math.isinf(dz)) else 2.0
+        return math.inf
+    import warnings
+
     try:
-        n = TTestPower().solve_power(effect_size=abs(dz), alpha=alpha, power=power, alternative="two-sided")
+        with warnings.catch_warnings():  # no root: reported as inf below, not as a console warning
+            warnings.simplefilter("ignore")
+            n = TTestPower().solve_power(effect_size=abs(dz), alpha=alpha, power=power, alternative="two-sided")
     except (ValueError, RuntimeError):  # no root below the solver's bound
         return math.inf
     n = float(np.ravel(n)[0])

@@ -1,4 +1,4 @@
-"""Command line: ``python -m autoenc.study {list,show,sweep,status,report,export}``
+"""Command line: ``python -m autoenc.study {list,show,sweep,status,report,export,codec}``
 (also installed as ``autoenc``)."""
 
 from __future__ import annotations
@@ -65,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--cell", required=True, help="grid values, e.g. latent_size=64,loss=bce,depth=2,seed=0")
     p.add_argument("--to", required=True, help="output .npz path")
+    p = sub.add_parser("codec", help="build a codec (quantizer + entropy coder) around one trained encoder",
+                       epilog="example: python -m autoenc.study codec fashion_ae --cell latent_size=64,loss=bce,"
+                              "depth=2,seed=0 --step-scale 0.5 --to codec.npz  (then autoenc.codec.LatentCodec.load)")
+    _common(p)
+    p.add_argument("--cell", required=True, help="grid values, e.g. latent_size=64,loss=bce,depth=2,seed=0")
+    p.add_argument("--step-scale", type=float, default=0.5,
+                   help="quantization step per code dimension, in units of its train-split standard deviation "
+                        "(smaller: more bits, less distortion; default 0.5)")
+    p.add_argument("--to", required=True, help="output .npz path")
+    p.add_argument("--data-dir", default=None, help="data directory (else $AUTOENC_DATA_DIR, data/, system paths)")
     return parser
 
 
@@ -217,21 +227,57 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"export not available yet ({e})", file=sys.stderr)
         return 1
     spec = load_spec(args.study, args.preset, args.overrides)
-    cell = {}
-    for item in args.cell.split(","):
-        if "=" not in item:
-            raise SpecError(f"--cell {args.cell!r}: expected KEY=VALUE pairs separated by commas")
-        k, v = item.split("=", 1)
-        from .spec import parse_override
-
-        cell[k.strip()] = parse_override(f"x={v}")[1]
-    path = export_encoder(spec, _store(args, spec), cell, Path(args.to))
+    path = export_encoder(spec, _store(args, spec), _cell(args.cell), Path(args.to))
     print(f"encoder written to {path}")
     return 0
 
 
+def _cell(text: str) -> dict[str, object]:
+    from .spec import parse_override
+
+    cell = {}
+    for item in text.split(","):
+        if "=" not in item:
+            raise SpecError(f"--cell {text!r}: expected KEY=VALUE pairs separated by commas")
+        k, v = item.split("=", 1)
+        cell[k.strip()] = parse_override(f"x={v}")[1]
+    return cell
+
+
+def cmd_codec(args: argparse.Namespace) -> int:
+    """Fit a ``LatentCodec`` on the study's train split around one run's encoder; print its rate."""
+    import numpy as np
+
+    from ..codec import CodecError, LatentCodec
+    from ..features import RunLookupError, find_run
+    from .grid import resolve
+    from .tasks import load_split
+
+    if not args.step_scale > 0 or not np.isfinite(args.step_scale):
+        raise SpecError(f"--step-scale must be a finite number > 0, got {args.step_scale}")
+    if args.data_dir:
+        os.environ["AUTOENC_DATA_DIR"] = args.data_dir
+    spec = load_spec(args.study, args.preset, args.overrides)
+    try:
+        run = find_run(spec, _store(args, spec), _cell(args.cell))
+        data = resolve(run.config).data
+        X_train, _ = load_split(data, "train")
+        X_test, _ = load_split(data, "test")
+        codec = LatentCodec.from_run(run.path, X_train, step_scale=args.step_scale)
+        sample = X_test[:1000]
+        blobs = codec.encode(sample)
+        mse = float(((codec.decode(blobs) - sample.reshape(len(sample), -1)) ** 2).mean())
+        path = codec.save(args.to)
+    except (RunLookupError, CodecError, OSError) as e:
+        raise SpecError(str(e)) from e
+    bpp = 8 * sum(map(len, blobs)) / sample.size
+    print(f"codec written to {path}: {bpp:.3f} bits per pixel and MSE {mse:.5f} on the first {len(sample)} "
+          f"test images (run {run.run_id})")
+    return 0
+
+
 COMMANDS = {"list": cmd_list, "show": cmd_show, "sweep": cmd_sweep, "status": cmd_status, "report": cmd_report,
-            "export": cmd_export}
+            "export": cmd_export, "codec": cmd_codec}
 
 
 def main(argv: list[str] | None = None) -> int:

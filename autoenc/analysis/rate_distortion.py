@@ -1,0 +1,170 @@
+"""Rate-distortion of trained encoders as codecs, against PCA, JPEG, WebP and PNG.
+
+Rates are real bitstream sizes: the range-coded codes of :class:`autoenc.codec.LatentCodec`,
+and the file bytes Pillow writes for JPEG/WebP/PNG (also without their container headers,
+which dominate on 28 x 28 images). Distortion per image: MSE (pixels in [0, 1]), PSNR
+(10 log10(1 / MSE)) and SSIM (7 x 7 uniform window, as ``skimage.metrics.structural_similarity``
+with ``data_range=1``, computed for a whole batch at once; tested against scikit-image).
+Summaries follow CompressAI's conventions: mean bits per pixel, mean per-image PSNR and SSIM;
+BD-rate (Bjontegaard delta rate) between two curves over their shared PSNR range.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["STEP_SCALES", "bd_rate", "codec_point", "distortion", "pillow_curve", "ssim_batch", "upper_envelope"]
+
+#: Quantization steps (multiples of each code dimension's train-split standard deviation).
+STEP_SCALES = (2.0, 1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125)
+JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+WEBP_QUALITIES = (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+MAX_PSNR = 100.0  # a perfect reconstruction (MSE 0) counts as 100 dB
+
+
+def ssim_batch(X: np.ndarray, Y: np.ndarray, side: int, *, win_size: int = 7) -> np.ndarray:
+    """Per-image SSIM of two batches of square images with pixels in [0, 1].
+
+    Same definition as ``skimage.metrics.structural_similarity(x, y, data_range=1.0)`` with
+    its defaults (uniform ``win_size`` window, K1 = 0.01, K2 = 0.03, sample covariance, mean
+    over the image without a border of ``win_size // 2``), vectorised over the batch.
+    """
+    from scipy.ndimage import uniform_filter
+
+    x = np.asarray(X, np.float64).reshape(-1, side, side)
+    y = np.asarray(Y, np.float64).reshape(-1, side, side)
+    size = (1, win_size, win_size)
+    np_ = win_size * win_size
+    cov_norm = np_ / (np_ - 1)
+    ux, uy = uniform_filter(x, size), uniform_filter(y, size)
+    uxx, uyy, uxy = uniform_filter(x * x, size), uniform_filter(y * y, size), uniform_filter(x * y, size)
+    vx, vy, vxy = cov_norm * (uxx - ux * ux), cov_norm * (uyy - uy * uy), cov_norm * (uxy - ux * uy)
+    c1, c2 = (0.01 * 1.0) ** 2, (0.03 * 1.0) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    pad = (win_size - 1) // 2
+    return s[:, pad:side - pad, pad:side - pad].mean(axis=(1, 2))
+
+
+def distortion(X: np.ndarray, X_hat: np.ndarray, side: int) -> dict[str, np.ndarray]:
+    """Per-image MSE, PSNR (dB) and SSIM of reconstructions ``X_hat`` of ``X`` (pixels in [0, 1])."""
+    X = np.asarray(X, np.float64).reshape(len(X), -1)
+    X_hat = np.clip(np.asarray(X_hat, np.float64).reshape(len(X), -1), 0.0, 1.0)
+    mse = ((X - X_hat) ** 2).mean(axis=1)
+    with np.errstate(divide="ignore"):
+        psnr = np.minimum(10 * np.log10(1.0 / mse), MAX_PSNR)
+    return {"mse": mse, "psnr": psnr, "ssim": ssim_batch(X, X_hat, side)}
+
+
+def _summary(bits: np.ndarray, d: dict[str, np.ndarray], n_pixels: int) -> dict[str, float]:
+    return {"bpp": float(np.mean(bits) / n_pixels), "mse": float(d["mse"].mean()),
+            "psnr": float(d["psnr"].mean()), "ssim": float(d["ssim"].mean())}
+
+
+def codec_point(codec: Any, X: np.ndarray, side: int) -> dict[str, float]:
+    """One operating point of a ``LatentCodec`` on images ``X``: real bitstream rate (and the
+    ideal information content) and distortion of ``decode(encode(X))``."""
+    symbols = codec.quantize(X)
+    blobs = codec.encode_symbols(symbols)
+    bits = np.array([8 * len(b) for b in blobs], np.float64)
+    d = distortion(X, codec.dequantize(symbols), side)
+    out = _summary(bits, d, X[0].size)
+    out["ideal_bpp"] = float(codec.ideal_bits(symbols).mean() / X[0].size)
+    return out
+
+
+def _jpeg_payload(data: bytes) -> int:
+    """Bytes of the entropy-coded scan: from the end of the SOS segment to EOI (exclusive)."""
+    sos = data.find(b"\xff\xda")
+    if sos < 0:
+        return len(data)
+    start = sos + 2 + int.from_bytes(data[sos + 2:sos + 4], "big")
+    end = data.rfind(b"\xff\xd9")
+    return max(0, (end if end > start else len(data)) - start)
+
+
+def _webp_payload(data: bytes) -> int:
+    """Bytes of the VP8/VP8L bitstream: the first chunk's payload after the RIFF and chunk headers."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return len(data)
+    return int.from_bytes(data[16:20], "little")
+
+
+def _png_payload(data: bytes) -> int:
+    """Bytes of the IDAT chunks' data."""
+    total, pos = 0, 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        if data[pos + 4:pos + 8] == b"IDAT":
+            total += length
+        pos += 12 + length
+    return total
+
+
+def pillow_curve(X: np.ndarray, side: int, fmt: str, qualities: Sequence[int | None]) -> list[dict[str, float]]:
+    """Operating points of a Pillow codec (``"JPEG"``, ``"WEBP"``, ``"PNG"``) on 8-bit versions of
+    ``X`` (pixels in [0, 1] times 255, rounded: exact for Fashion-MNIST). Rates: whole files
+    (``bpp``) and without container headers (``payload_bpp``)."""
+    from PIL import Image
+
+    pixels = np.rint(np.asarray(X, np.float64).reshape(-1, side, side) * 255).astype(np.uint8)
+    payload_of = {"JPEG": _jpeg_payload, "WEBP": _webp_payload, "PNG": _png_payload}[fmt]
+    points = []
+    for q in qualities:
+        sizes, payloads, decoded = [], [], np.empty(pixels.shape, np.float64)
+        for i, img in enumerate(pixels):
+            buf = io.BytesIO()
+            kwargs: dict[str, Any] = {} if q is None else {"quality": int(q)}
+            Image.fromarray(img, mode="L").save(buf, format=fmt, **kwargs)
+            data = buf.getvalue()
+            sizes.append(len(data))
+            payloads.append(payload_of(data))
+            with Image.open(io.BytesIO(data)) as im:
+                decoded[i] = np.asarray(im.convert("L"), np.float64) / 255.0
+        d = distortion(X, decoded.reshape(len(X), -1), side)
+        n = side * side
+        point = _summary(8 * np.asarray(sizes, float), d, n)
+        point.update(quality=q if q is not None else -1, payload_bpp=float(8 * np.mean(payloads) / n))
+        points.append(point)
+    return points
+
+
+def upper_envelope(points: Sequence[dict[str, float]], rate: str = "bpp", quality: str = "psnr"
+                   ) -> list[dict[str, float]]:
+    """The points not beaten by a cheaper point: sorted by rate, quality strictly increasing."""
+    out: list[dict[str, float]] = []
+    for p in sorted(points, key=lambda p: (p[rate], -p[quality])):
+        if not out or p[quality] > out[-1][quality]:
+            out.append(p)
+    return out
+
+
+def bd_rate(rate_a: Sequence[float], psnr_a: Sequence[float], rate_b: Sequence[float], psnr_b: Sequence[float],
+            n: int = 200) -> float:
+    """Bjontegaard delta rate of A against B, in percent (negative: A needs fewer bits for
+    the same PSNR), over the PSNR range both curves cover. Log-rate is interpolated as a
+    monotone piecewise cubic (PCHIP) function of PSNR, as in current BD-rate tools; nan when
+    the curves share no PSNR range or have fewer than 2 points."""
+    from scipy.interpolate import PchipInterpolator
+
+    def curve(rate: Sequence[float], psnr: Sequence[float]) -> tuple[np.ndarray, np.ndarray] | None:
+        pts = upper_envelope([{"bpp": r, "psnr": p} for r, p in zip(rate, psnr, strict=True)
+                              if r > 0 and math.isfinite(p)])
+        if len(pts) < 2:
+            return None
+        return np.array([p["psnr"] for p in pts]), np.log(np.array([p["bpp"] for p in pts]))
+
+    a, b = curve(rate_a, psnr_a), curve(rate_b, psnr_b)
+    if a is None or b is None:
+        return math.nan
+    lo, hi = max(a[0].min(), b[0].min()), min(a[0].max(), b[0].max())
+    if not hi > lo:
+        return math.nan
+    grid = np.linspace(lo, hi, n)
+    fa, fb = PchipInterpolator(a[0], a[1])(grid), PchipInterpolator(b[0], b[1])(grid)
+    mean_diff = np.trapezoid(fa - fb, grid) / (hi - lo)
+    return float((math.exp(mean_diff) - 1) * 100)

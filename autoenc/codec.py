@@ -1,0 +1,329 @@
+"""A real codec around a trained encoder: quantized codes, entropy coded into bytes.
+
+``LatentCodec`` = an encoder and a decoder (a trained autoencoder, or PCA through
+:meth:`LatentCodec.from_pca`) + post-training uniform scalar quantization of each code
+dimension (step ``step_scale`` x that dimension's standard deviation on the train split) +
+range coding (``constriction``) with one categorical probability table per dimension,
+estimated on the train split and stored with the codec. The bitstream of one image holds its
+quantized code and nothing else: the decoder needs only those bytes and the codec file.
+
+Example
+-------
+>>> codec = LatentCodec.from_run("runs/fashion_ae/runs/<id>", X_train, step_scale=0.25)
+>>> blobs = codec.encode(X_test[:10])           # list of bytes, one per image
+>>> X_hat = codec.decode(blobs)                  # (10, 784) float32
+>>> bits_per_pixel = 8 * sum(map(len, blobs)) / X_test[:10].size
+
+Rates count whole 32-bit words, as the range coder emits them; ``ideal_bits`` gives the
+information content of the same symbols under the same tables (what an ideal coder would
+need), so the cost of word granularity on short messages is visible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CodecError", "LatentCodec"]
+
+FORMAT = "autoenc-latent-codec"
+FORMAT_VERSION = 1
+#: Laplace smoothing of the per-dimension symbol counts (symbols seen on the train split only).
+SMOOTHING = 0.5
+#: Largest alphabet per code dimension: a wider one means the step is far too small to be useful.
+MAX_SYMBOLS = 4096
+
+
+class CodecError(ValueError):
+    """A codec file or a bitstream is invalid; the message says which and what to do."""
+
+
+class LatentCodec:
+    """Quantize-and-entropy-code wrapper of an encoder/decoder pair.
+
+    Args:
+        encode_fn: images (n, d) -> codes (n, k).
+        decode_fn: codes (n, k) -> images (n, d).
+        step: quantization step per code dimension, shape (k,).
+        offset: smallest symbol per dimension (quantized code minus offset = symbol >= 0), shape (k,).
+        probabilities: per-dimension symbol probabilities, shape (k, n_symbols).
+        model: what to save to rebuild ``encode_fn``/``decode_fn`` (see ``save``).
+    """
+
+    def __init__(self, encode_fn: Callable[[np.ndarray], np.ndarray], decode_fn: Callable[[np.ndarray], np.ndarray],
+                 step: np.ndarray, offset: np.ndarray, probabilities: np.ndarray,
+                 model: dict[str, Any] | None = None) -> None:
+        step = np.asarray(step, np.float64)
+        offset = np.asarray(offset, np.int64)
+        probabilities = np.asarray(probabilities, np.float64)
+        if step.ndim != 1 or offset.shape != step.shape or probabilities.ndim != 2 \
+                or probabilities.shape[0] != step.size:
+            raise CodecError(f"inconsistent codec tables: step {step.shape}, offset {offset.shape}, "
+                             f"probabilities {probabilities.shape}")
+        if not (np.isfinite(step).all() and (step > 0).all()):
+            raise CodecError("quantization steps must be finite and > 0")
+        if not np.isfinite(probabilities).all() or (probabilities < 0).any() \
+                or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-6):
+            raise CodecError("probability tables must be finite, non-negative rows summing to 1")
+        self.encode_fn, self.decode_fn = encode_fn, decode_fn
+        self.step, self.offset, self.probabilities = step, offset, probabilities
+        self.model = model or {}
+        self.support = (probabilities > 0).sum(axis=1)  # symbols 0 .. support-1 per dimension
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def fit(cls, encode_fn: Callable[[np.ndarray], np.ndarray], decode_fn: Callable[[np.ndarray], np.ndarray],
+            X_train: np.ndarray | None, *, step_scale: float = 0.5, model: dict[str, Any] | None = None,
+            codes: np.ndarray | None = None) -> LatentCodec:
+        """Fit steps and probability tables on the codes of ``X_train``.
+
+        Parameters
+        ----------
+        step_scale
+            Quantization step of each dimension as a multiple of its standard deviation on the
+            train split (smaller: finer, more bits, less distortion).
+        codes
+            The codes of ``X_train`` if already computed (several step sizes, one encoder pass).
+        """
+        if not step_scale > 0:
+            raise CodecError(f"step_scale must be > 0, got {step_scale}")
+        if codes is None:
+            if X_train is None:
+                raise CodecError("fit needs X_train or its codes")
+            codes = encode_fn(np.asarray(X_train, np.float32))
+        Z = np.asarray(codes, np.float64)
+        if Z.ndim != 2 or not np.isfinite(Z).all():
+            raise CodecError("the encoder gave non-finite or non-2-D codes on the training images")
+        spread = Z.std(axis=0)
+        spread[spread == 0] = 1.0  # a constant dimension: one symbol, costs ~0 bits
+        step = step_scale * spread
+        Q = np.rint(Z / step).astype(np.int64)
+        low, high = Q.min(axis=0), Q.max(axis=0)
+        n_symbols = int((high - low).max()) + 1
+        if n_symbols > MAX_SYMBOLS:
+            raise CodecError(f"step_scale = {step_scale} gives {n_symbols} symbols in one dimension "
+                             f"(limit {MAX_SYMBOLS}); use a larger step")
+        counts = np.zeros((Z.shape[1], n_symbols))
+        for d in range(Z.shape[1]):
+            counts[d, : high[d] - low[d] + 1] = np.bincount(Q[:, d] - low[d], minlength=high[d] - low[d] + 1)
+            counts[d, : high[d] - low[d] + 1] += SMOOTHING
+        probabilities = counts / counts.sum(axis=1, keepdims=True)
+        return cls(encode_fn, decode_fn, step, low, probabilities, model)
+
+    @classmethod
+    def from_autoencoder(cls, model: Any, X_train: np.ndarray | None, *, step_scale: float = 0.5,
+                         codes: np.ndarray | None = None) -> LatentCodec:
+        """A codec around an ``autoenc.models.AutoEncoder`` (its encoder and decoder); ``codes``:
+        the encoder's codes of ``X_train`` when already computed."""
+        return cls.fit(lambda X: _forward(model.encoder, X), lambda Z: _forward(model.decoder, Z), X_train,
+                       step_scale=step_scale, model={"kind": "autoencoder", "module": model}, codes=codes)
+
+    def train_codes(self, X_train: np.ndarray) -> np.ndarray:
+        """The encoder's codes of ``X_train`` (to fit several step sizes with one pass)."""
+        return np.asarray(self.encode_fn(_images(X_train)))
+
+    @classmethod
+    def from_pca(cls, X_train: np.ndarray, n_components: int, *, step_scale: float = 0.5,
+                 clip: bool = True) -> LatentCodec:
+        """The same pipeline on PCA codes (PCA fitted on ``X_train``); ``clip`` clips the
+        reconstructions to [0, 1] as a sigmoid output would be."""
+        from .stats import fit_pca
+
+        pca = fit_pca(X_train, n_components)
+        mean = pca.mean_.astype(np.float64)
+        components = pca.components_.astype(np.float64)
+        return cls.fit(*_linear_fns(mean, components, clip), X_train, step_scale=step_scale,
+                       model={"kind": "pca", "mean": mean, "components": components, "clip": clip})
+
+    @classmethod
+    def from_run(cls, run_dir: str | os.PathLike[str], X_train: np.ndarray, *, step_scale: float = 0.5) -> LatentCodec:
+        """A codec around the trained autoencoder of one run directory (``runs/<id>``)."""
+        from .features import AutoencoderTransformer
+
+        return cls.from_autoencoder(AutoencoderTransformer.from_run(run_dir).model_, X_train, step_scale=step_scale)
+
+    @classmethod
+    def from_study(cls, study: str, X_train: np.ndarray, *, out: str | os.PathLike[str] = "runs",
+                   step_scale: float = 0.5, **cell: Any) -> LatentCodec:
+        """A codec around the run of ``study`` whose grid values are ``cell`` (as the feature extractor)."""
+        from .features import AutoencoderTransformer
+
+        model = AutoencoderTransformer.from_study(study, out=out, **cell).model_
+        return cls.from_autoencoder(model, X_train, step_scale=step_scale)
+
+    # ------------------------------------------------------------------ coding
+    @property
+    def latent_size(self) -> int:
+        return int(self.step.size)
+
+    def quantize(self, images: np.ndarray) -> np.ndarray:
+        """Symbols (n, k) of ``images``: rounded codes, clipped to each dimension's table."""
+        Z = np.asarray(self.encode_fn(_images(images)), np.float64)
+        Q = np.rint(Z / self.step).astype(np.int64) - self.offset
+        return np.clip(Q, 0, self.support - 1).astype(np.int32)
+
+    def dequantize(self, symbols: np.ndarray) -> np.ndarray:
+        """Images rebuilt from symbols: the decoder applied to the quantized codes."""
+        Z = (np.asarray(symbols, np.int64) + self.offset) * self.step
+        return np.asarray(self.decode_fn(Z.astype(np.float32)), np.float32)
+
+    def reconstruct(self, images: np.ndarray) -> np.ndarray:
+        """``decode(encode(images))`` without the entropy coder (same values, exactly)."""
+        return self.dequantize(self.quantize(images))
+
+    def encode_symbols(self, symbols: np.ndarray) -> list[bytes]:
+        """One range-coded message per row of ``symbols``."""
+        import constriction
+
+        family = constriction.stream.model.Categorical(perfect=False)
+        out = []
+        for row in np.asarray(symbols, np.int32):
+            coder = constriction.stream.queue.RangeEncoder()
+            coder.encode(row, family, self.probabilities)
+            out.append(coder.get_compressed().astype("<u4").tobytes())
+        return out
+
+    def encode(self, images: np.ndarray) -> list[bytes]:
+        """The bitstream of each image (bytes; its length is the image's rate)."""
+        return self.encode_symbols(self.quantize(images))
+
+    def decode_symbols(self, blobs: Sequence[bytes]) -> np.ndarray:
+        import constriction
+
+        family = constriction.stream.model.Categorical(perfect=False)
+        symbols = np.empty((len(blobs), self.latent_size), np.int32)
+        for i, blob in enumerate(blobs):
+            if not isinstance(blob, bytes | bytearray) or len(blob) % 4:
+                raise CodecError(f"bitstream {i} is not a whole number of 32-bit words; it was truncated or is "
+                                 "not from this codec")
+            words = np.frombuffer(bytes(blob), dtype="<u4").astype(np.uint32)
+            try:
+                symbols[i] = constriction.stream.queue.RangeDecoder(words).decode(family, self.probabilities)
+            except (ValueError, RuntimeError) as e:
+                raise CodecError(f"bitstream {i} cannot be decoded with this codec ({e})") from e
+        if ((symbols < 0) | (symbols >= self.support)).any():
+            raise CodecError("a bitstream decoded to symbols outside the codec's tables: it is corrupt or from "
+                             "another codec")
+        return symbols
+
+    def decode(self, blobs: Sequence[bytes]) -> np.ndarray:
+        """Images (n, d) from their bitstreams."""
+        return self.dequantize(self.decode_symbols(blobs))
+
+    def ideal_bits(self, symbols: np.ndarray) -> np.ndarray:
+        """Information content per image (bits) of ``symbols`` under the codec's tables."""
+        symbols = np.asarray(symbols, np.int64)
+        p = self.probabilities[np.arange(self.latent_size)[None, :], symbols]
+        return -np.log2(p).sum(axis=1)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the codec (tables and the model it wraps) to one ``.npz`` (no pickle)."""
+        from .nn.io import atomic_savez
+
+        header: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.model.get("kind")}
+        arrays: dict[str, np.ndarray] = {"step": self.step, "offset": self.offset, "probabilities": self.probabilities}
+        kind = self.model.get("kind")
+        if kind == "autoencoder":
+            module = self.model["module"]
+            header["architecture"] = module.to_config()
+            arrays.update({f"param/{k}": v for k, v in module.state_dict().items()})
+        elif kind == "pca":
+            header["clip"] = bool(self.model["clip"])
+            arrays.update(mean=self.model["mean"], components=self.model["components"])
+        else:
+            raise CodecError("only codecs built by from_autoencoder/from_run/from_study/from_pca can be saved")
+        arrays["__header__"] = np.array(json.dumps(header))
+        path = Path(path)
+        atomic_savez(path, arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> LatentCodec:
+        """Read a codec written by ``save``.
+
+        Raises
+        ------
+        CodecError
+            The file is missing, not a codec file, or damaged.
+        """
+        from .nn.module import module_from_config
+
+        path = Path(path)
+        if not path.is_file():
+            raise CodecError(f"codec file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            header = json.loads(str(arrays.pop("__header__")))
+        except Exception as e:  # any damage: zip, npy, JSON
+            raise CodecError(f"{path}: not a readable codec file ({type(e).__name__}: {e}); re-create it with "
+                             "`autoenc codec`") from e
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            raise CodecError(f"{path}: not an autoenc codec file")
+        if header.get("format_version") != FORMAT_VERSION:
+            raise CodecError(f"{path}: codec format version {header.get('format_version')} is not supported")
+        for key in ("step", "offset", "probabilities"):
+            if key not in arrays or arrays[key].dtype.kind not in "fiu":
+                raise CodecError(f"{path}: missing or non-numeric {key!r} table")
+        try:
+            if header.get("kind") == "autoencoder":
+                module = module_from_config(header["architecture"])
+                params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
+                if any(v.dtype.kind != "f" for v in params.values()):
+                    raise CodecError(f"{path}: non-float weights")
+                module.astype(next(iter(params.values())).dtype)
+                module.load_state_dict(params)
+                module.eval()
+                codec = cls(lambda X: _forward(module.encoder, X), lambda Z: _forward(module.decoder, Z),
+                            arrays["step"], arrays["offset"], arrays["probabilities"],
+                            {"kind": "autoencoder", "module": module})
+            elif header.get("kind") == "pca":
+                mean, components = arrays["mean"].astype(np.float64), arrays["components"].astype(np.float64)
+                if mean.ndim != 1 or components.ndim != 2 or components.shape[1] != mean.size:
+                    raise CodecError(f"{path}: PCA arrays of inconsistent shapes")
+                clip = bool(header.get("clip", True))
+                codec = cls(*_linear_fns(mean, components, clip), arrays["step"], arrays["offset"],
+                            arrays["probabilities"], {"kind": "pca", "mean": mean, "components": components,
+                                                      "clip": clip})
+            else:
+                raise CodecError(f"{path}: unknown codec kind {header.get('kind')!r}")
+        except CodecError:
+            raise
+        except (KeyError, TypeError, ValueError, StopIteration, AttributeError) as e:
+            raise CodecError(f"{path}: damaged codec file ({type(e).__name__}: {e}); re-create it") from e
+        return codec
+
+
+def _images(images: np.ndarray) -> np.ndarray:
+    X = np.asarray(images)
+    if X.ndim < 2 or X.dtype.kind not in "fiu":
+        raise CodecError(f"images must be a numeric array (n, ...), got shape {X.shape} and dtype {X.dtype}")
+    X = X.reshape(len(X), -1).astype(np.float32)
+    if not np.isfinite(X).all():
+        raise CodecError("images contain NaN or inf")
+    return X
+
+
+def _forward(net: Any, X: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+    net.eval()
+    X = np.asarray(X, np.float32)
+    return np.concatenate([net.forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)]) if len(X) \
+        else np.zeros((0, 0), np.float32)
+
+
+def _linear_fns(mean: np.ndarray, components: np.ndarray, clip: bool
+                ) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    def encode(X: np.ndarray) -> np.ndarray:
+        return (np.asarray(X, np.float64) - mean) @ components.T
+
+    def decode(Z: np.ndarray) -> np.ndarray:
+        X = np.asarray(Z, np.float64) @ components + mean
+        return np.clip(X, 0.0, 1.0) if clip else X
+
+    return encode, decode
