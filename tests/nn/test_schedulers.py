@@ -1,0 +1,157 @@
+"""Learning-rate schedulers, the one training loop's options, the convergence rule, History CSV."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from autoenc.models import autoencoder
+from autoenc.nn import Adam, History, Linear, MSELoss, Sequential, fit, load_checkpoint, save
+from autoenc.nn.schedulers import (
+    ConstantLR,
+    CosineAnnealingLR,
+    ExponentialLR,
+    ReduceLROnPlateau,
+    StepLR,
+    get_scheduler,
+)
+from autoenc.nn.train import converged
+
+
+def _opt(lr: float = 0.1) -> Adam:
+    return Adam(Linear(2, 1, seed=np.random.default_rng(0)).parameters(), lr=lr)
+
+
+def _rates(sched, n: int, metrics=None) -> list[float]:
+    out = [sched.optimizer.lr]
+    for i in range(n):
+        sched.step(None if metrics is None else metrics[i])
+        out.append(sched.optimizer.lr)
+    return out
+
+
+def test_schedules_follow_their_formulas():
+    assert _rates(ConstantLR(_opt()), 3) == [0.1] * 4
+    np.testing.assert_allclose(_rates(ExponentialLR(_opt(), 0.5), 3), [0.1, 0.05, 0.025, 0.0125])
+    np.testing.assert_allclose(_rates(StepLR(_opt(), 2, 0.1), 4), [0.1, 0.1, 0.01, 0.01, 0.001])
+    cos = _rates(CosineAnnealingLR(_opt(), 4), 5)
+    np.testing.assert_allclose(cos, [0.1 * 0.5 * (1 + math.cos(math.pi * min(e, 4) / 4)) for e in range(6)],
+                               atol=1e-15)
+    warm = _rates(CosineAnnealingLR(_opt(), 5, warmup_epochs=2), 5)
+    np.testing.assert_allclose(warm[:3], [0.1 / 3, 0.2 / 3, 0.1])  # linear warm-up, then the cosine
+    assert warm[3] < warm[2] and warm[5] == pytest.approx(0.0, abs=1e-15)
+    plateau = _rates(ReduceLROnPlateau(_opt(), factor=0.5, patience=1), 5, [1.0, 0.5, 0.5, 0.5, 0.5])
+    assert plateau == [0.1, 0.1, 0.1, 0.1, 0.05, 0.05]
+    with pytest.raises(ValueError):
+        CosineAnnealingLR(_opt(), 3, warmup_epochs=3)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        get_scheduler("triangle", _opt(), epochs=3)
+
+
+@pytest.mark.parametrize("make", [lambda o: CosineAnnealingLR(o, 10, warmup_epochs=2),
+                                  lambda o: ReduceLROnPlateau(o, factor=0.5, patience=1),
+                                  lambda o: StepLR(o, 3, 0.5)])
+def test_scheduler_state_resumes_mid_schedule(make):
+    metrics = [1.0, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8, 0.8, 0.7, 0.7]
+    full = make(_opt())
+    straight = _rates(full, 10, metrics)
+    first = make(_opt())
+    part = _rates(first, 4, metrics[:4])
+    # the state travels inside the optimizer's state dict (what nn.save writes)
+    state = first.optimizer.state_dict()
+    assert state["scheduler"]["epochs_done"] == 4
+    resumed_opt = _opt()
+    resumed_opt.load_state_dict(state)
+    resumed = make(resumed_opt)  # built after loading: picks up the pending state
+    assert resumed.epochs_done == 4 and resumed_opt.lr == pytest.approx(part[-1])
+    rest = [resumed_opt.lr] + [(resumed.step(m), resumed_opt.lr)[1] for m in metrics[4:]]
+    np.testing.assert_allclose(part + rest[1:], straight)
+
+
+def test_fit_resumes_from_a_saved_checkpoint_mid_schedule(tmp_path):
+    X = np.random.default_rng(0).random((64, 6)).astype(np.float32)
+
+    def run(epochs, model=None, opt=None):
+        model = model or autoencoder(6, 2, depth=1, seed=0)
+        opt = opt or Adam(model.parameters(), lr=0.01)
+        sched = CosineAnnealingLR(opt, 6) if opt.scheduler is None else opt.scheduler
+        fit(model, MSELoss(), opt, X, epochs=epochs, batch_size=16, seed=0, shuffle=False, scheduler=sched)
+        return model, opt
+
+    straight, straight_opt = run(6)
+    half, half_opt = run(3)
+    save(tmp_path / "half.npz", half, half_opt)
+    ckpt = load_checkpoint(tmp_path / "half.npz")
+    opt = Adam(ckpt.module.parameters(), lr=0.01)
+    opt.load_state_dict(ckpt.optimizer_state)
+    CosineAnnealingLR(opt, 6)  # restored to epoch 3 of 6 from the saved state
+    assert opt.lr == pytest.approx(half_opt.lr)
+    resumed, _ = run(3, ckpt.module, opt)
+    for (_, a), (_, b) in zip(straight.named_parameters(), resumed.named_parameters(), strict=True):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-6)
+
+
+def test_early_stopping_restores_the_best_weights_and_counts_as_converged():
+    rng = np.random.default_rng(0)
+    X = rng.random((80, 4)).astype(np.float32)
+    y = X @ np.array([[1.0], [2.0], [-1.0], [0.5]], np.float32)
+    net = Sequential(Linear(4, 1, seed=rng))
+    opt = Adam(net.parameters(), lr=0.05)
+    h = fit(net, MSELoss(), opt, X[:60], y[:60], validation_data=(X[60:], y[60:] + 5.0), epochs=200,
+            patience=3, seed=0)  # a shifted validation target: the validation loss soon stops improving
+    assert h.stopped_early and h.converged and len(h.epoch) < 200
+    best = min(h.val_loss)
+    assert MSELoss().forward(y[60:] + 5.0, net.forward(X[60:])) == pytest.approx(best, rel=1e-5)
+
+
+def test_epoch_data_and_sampler_are_used_each_epoch():
+    X = np.arange(12, dtype=np.float32).reshape(6, 2)
+    seen_epochs, orders = [], []
+
+    def epoch_data(epoch, X, y):
+        seen_epochs.append(epoch)
+        return X * 0 + epoch, y
+
+    def sampler(epoch, n):
+        orders.append(epoch)
+        return np.arange(n)[::-1]
+
+    net = Sequential(Linear(2, 2, seed=np.random.default_rng(0)))
+    fit(net, MSELoss(), Adam(net.parameters()), X, X, epochs=3, batch_size=4, epoch_data=epoch_data, sampler=sampler)
+    assert seen_epochs == orders == [1, 2, 3]
+
+
+def test_divergence_stops_instead_of_raising():
+    X = np.random.default_rng(0).random((32, 1)).astype(np.float32) * 1e3
+    net = Sequential(Linear(1, 1, seed=np.random.default_rng(0)))
+    from autoenc.nn import SGD
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        h = fit(net, MSELoss(), SGD(net.parameters(), lr=10.0), X, X * 3, epochs=50, batch_size=32,
+                stop_on_divergence=True)
+    assert h.diverged and not h.converged and len(h.epoch) < 50
+
+
+def test_the_convergence_rule():
+    assert converged([1.0, 0.5, 0.4, 0.4, 0.4, 0.4, 0.4, 0.399])  # < 0.5% better in the last 5
+    assert not converged([1.0, 0.5, 0.4, 0.35, 0.3, 0.25, 0.2])  # still falling
+    assert not converged([1.0, 0.9, 0.8])  # too short to show a plateau
+    assert not converged([1.0, np.nan, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
+    assert converged([1.0, 0.9], stopped_early=True)
+    # the monitored curve is the validation loss when there is one
+    h = History(epoch=list(range(1, 8)), train_loss=[7, 6, 5, 4, 3, 2, 1], val_loss=[1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
+    assert h.converged
+
+
+def test_history_csv_round_trip():
+    h = History(epoch=[1, 2], train_loss=[0.5, 0.25], val_loss=[0.6, float("nan")], lr=[0.1, 0.05],
+                wall_seconds=[0.1, 0.2], extra={"test_accuracy": [0.9, 0.95]})
+    back = History.from_csv(h.to_csv())
+    assert back.epoch == [1, 2] and back.train_loss == h.train_loss and back.lr == h.lr
+    assert back.extra == {"test_accuracy": [0.9, 0.95]} and math.isnan(back.val_loss[1])
+    assert h.to_csv().splitlines()[0] == "epoch,train_loss,val_loss,lr,test_accuracy,wall_seconds"
+    for bad in ("", "a,b\n1,2\n", "epoch,train_loss\n1\n", "epoch,train_loss\n1,x\n"):
+        with pytest.raises(ValueError):
+            History.from_csv(bad)
