@@ -20,6 +20,8 @@ import os
 import tempfile
 import time
 import warnings
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,15 +180,18 @@ def read_entry(path: Path, key: str, *, arrays: bool = True) -> RawSplit | None:
                 return None
             y = z["y"]
             X = z["X"] if arrays else np.empty((0, 0), np.uint8)
-    except (OSError, ValueError, KeyError, EOFError):
-        return None  # corrupt or foreign file: rebuild it
+    except (OSError, ValueError, KeyError, EOFError, TypeError, AttributeError, zipfile.BadZipFile, zlib.error):
+        return None  # corrupt (truncated, bit-flipped) or foreign file: rebuild it
     if arrays and (X.ndim != 2 or X.shape[0] != y.shape[0]):
         return None
-    return RawSplit(
-        X=X, y=y, raw_range=tuple(meta["raw_range"]), fmt=meta["fmt"],
-        location=meta.get("location"), files=dict(meta.get("files", {})),
-        notes=list(meta.get("notes", [])),
-    )
+    try:
+        return RawSplit(
+            X=X, y=y, raw_range=tuple(meta["raw_range"]), fmt=meta["fmt"],
+            location=meta.get("location"), files=dict(meta.get("files", {})),
+            notes=list(meta.get("notes", [])),
+        )
+    except (KeyError, TypeError, ValueError):  # metadata of the wrong shape: rebuild
+        return None
 
 
 def write_entry(path: Path, key: str, raw: RawSplit) -> None:

@@ -39,8 +39,23 @@ class Checkpoint:
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write through a temporary file in the same folder, fsync, then rename: readers see
     the old file or the new one, never half of it. Permissions follow the umask (not the
-    0600 of ``mkstemp``), so stores and reports can be shared as they are."""
+    0600 of ``mkstemp``), so stores and reports can be shared as they are.
+
+    A symlink is written through (its target is replaced, the link stays); anything else
+    that is not a regular file (a directory, a device, a FIFO) is never replaced.
+
+    Raises
+    ------
+    IsADirectoryError, FileExistsError
+        ``path`` (or the symlink's target) exists and is not a regular file.
+    """
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()  # write the file the link points to, keep the link
+    if path.exists() and not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file (a device, FIFO or socket)"
+        error = IsADirectoryError if path.is_dir() else FileExistsError
+        raise error(f"{path} is {kind}; refusing to replace it: name a file path instead")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

@@ -176,7 +176,7 @@ def _pca_errors(ctx: ReportContext, data: StudyData, loaded: _Data) -> dict[int,
             with np.load(path, allow_pickle=False) as z:
                 if str(z["data_key"]) == key:
                     cached = {k: z[k] for k in z.files}
-        except (OSError, ValueError, KeyError):
+        except Exception:  # noqa: BLE001  (any damage: truncated zip, bad CRC, wrong arrays) -> recompute
             cached = {}
     out: dict[int, dict[str, np.ndarray]] = {}
     changed = False
@@ -420,10 +420,25 @@ def _cached_json(ctx: ReportContext, name: str) -> dict[str, Any]:
     path = ctx.cache_path(name)
     if ctx.options.use_cache and path.is_file():
         try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # damaged: rebuilt and overwritten
             return {}
+        return value if isinstance(value, dict) else {}
     return {}
+
+
+def _model_key(run: RunRecord) -> str:
+    """The content of a run's trained model (its checksum from the DONE marker, else computed):
+    caches keyed by it can never show a deleted or retrained model's numbers."""
+    from ..study.store import DONE, sha256_file
+
+    try:
+        listed = json.loads((run.run.path / DONE).read_text(encoding="utf-8"))["files"]["model.npz"]
+        if isinstance(listed, str) and len(listed) == 64:
+            return listed[:24]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return sha256_file(run.run.path / "model.npz")[:24]
 
 
 def _save_json(ctx: ReportContext, name: str, obj: dict[str, Any]) -> None:
@@ -442,9 +457,10 @@ def _tsne_cached(ctx: ReportContext, key: str, train_X: np.ndarray,
     if ctx.options.use_cache and path.is_file():
         try:
             with np.load(path, allow_pickle=False) as z:
-                if str(z["key"]) == key:
+                if str(z["key"]) == key and z["train"].shape == (len(train_X), 2) \
+                        and z["test"].shape == (len(test_X), 2) and np.isfinite(z["train"]).all():
                     return z["train"], z["test"]
-        except (OSError, ValueError, KeyError):
+        except Exception:  # noqa: BLE001  (any damage: truncated zip, bad CRC, wrong arrays) -> recompute
             pass
     train_emb, test_emb = tsne_embed(train_X, test_X, n_jobs=ctx.options.n_jobs, seed=0)
     assert test_emb is not None
@@ -917,8 +933,8 @@ def _section_tsne(b: _Builder, data: StudyData, runs: pd.DataFrame, depth: int) 
     for run in _tsne_choice(data, runs, depth, n_models):
         codes_tr, recon_tr = _encode(run, X_train[tr])
         codes_te, recon_te = _encode(run, X_test[te])
-        code_map = _tsne_cached(b.ctx, f"codes|{run.run_id}|{subset_key}", codes_tr, codes_te)
-        recon_map = _tsne_cached(b.ctx, f"recon|{run.run_id}|{subset_key}", recon_tr, recon_te)
+        code_map = _tsne_cached(b.ctx, f"codes|{_model_key(run)}|{subset_key}", codes_tr, codes_te)
+        recon_map = _tsne_cached(b.ctx, f"recon|{_model_key(run)}|{subset_key}", recon_tr, recon_te)
         maps = {"originals": (X_train[tr], X_test[te], base),
                 f"codes (k={run.latent})": (codes_tr, codes_te, code_map),
                 "reconstructions": (recon_tr, recon_te, recon_map)}
@@ -956,7 +972,8 @@ def _section_probes(b: _Builder, data: StudyData) -> Section:
 
     def probe(feature_id: str, make: Callable[[], tuple[np.ndarray, np.ndarray]]) -> float:
         key = f"{feature_id}|{settings}"
-        if key not in cache:
+        value = cache.get(key)
+        if not isinstance(value, float) or not 0.0 <= value <= 1.0:  # missing or damaged entry
             Ztr, Zte = make()
             cache[key] = linear_probe(Ztr, ys, Zte, y_test, max_iter=opts.probe_max_iter)
         return float(cache[key])
@@ -975,7 +992,7 @@ def _section_probes(b: _Builder, data: StudyData) -> Section:
             for loss in data.losses:
                 run = _model_run(data, depth, latent, loss)
                 row[f"AE depth {depth}, {loss.upper()}"] = (
-                    probe(f"run-{run.run_id}", lambda r=run: (_encode(r, Xs)[0], _encode(r, X_test)[0]))
+                    probe(f"model-{_model_key(run)}", lambda r=run: (_encode(r, Xs)[0], _encode(r, X_test)[0]))
                     if run is not None else math.nan)
         row["raw pixels"] = raw
         rows.append(row)

@@ -528,8 +528,9 @@ def _environment(kind: str):
 
 
 def md_escape(value: Any) -> str:
-    """Text for Markdown: ``&``, ``<`` and ``>`` as entities, so no raw HTML gets through."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text for Markdown: ``&``, ``<`` and ``>`` as entities, so no raw HTML gets through, and
+    ``](`` broken up, so no interpolated text becomes a link."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("](", "]\\(")
 
 
 def _table_view(table: Table) -> dict[str, Any]:

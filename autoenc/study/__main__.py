@@ -78,9 +78,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _studies(args: argparse.Namespace) -> list[StudySpec]:
+def _studies(args: argparse.Namespace, reading: bool = False) -> list[StudySpec]:
+    """The specs named on the command line. Commands that read a store (``reading``) default to
+    the preset the store was swept with (its spec.json), not to ``full``."""
     names = [n for n, _ in list_studies()] if getattr(args, "all", False) else [args.study]
-    return [load_spec(n, args.preset, args.overrides) for n in names]
+    specs = []
+    for name in names:
+        preset = args.preset
+        if preset is None and reading:
+            preset = _store_preset(args, load_spec(name, None, args.overrides))
+        specs.append(load_spec(name, preset, args.overrides))
+    return specs
+
+
+def _store_preset(args: argparse.Namespace, spec: StudySpec) -> str | None:
+    path = Path(args.out) / spec.name / "spec.json"
+    try:
+        preset = json.loads(path.read_text()).get("preset")
+    except (OSError, ValueError, AttributeError):  # no store yet, or a damaged spec.json: the default
+        return None
+    if isinstance(preset, str) and preset in spec.presets and preset != spec.preset:
+        print(f"{spec.name}: preset {preset!r} (what {path.parent} was swept with; --preset to choose another)",
+              file=sys.stderr)
+        return preset
+    return None
 
 
 def _store(args: argparse.Namespace, spec: StudySpec) -> RunStore:
@@ -131,11 +152,35 @@ def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) ->
     return 0
 
 
+def _check_out(out: Path) -> None:
+    """``--out`` must be a directory this process can write (created if missing)."""
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"--out {out} is a file, not a directory; choose a directory for the run store")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SpecError(f"--out {out}: cannot create the run store directory ({e.strerror})") from e
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise SpecError(f"--out {out} is not writable; choose another directory")
+
+
+def _check_data_dir(value: str | None) -> None:
+    if value and not Path(value).is_dir():
+        raise SpecError(f"--data-dir {value} does not exist or is not a directory; point it at the folder "
+                        "that holds the data files (see `python -m autoenc.datasets list`)")
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .runner import data_dir_from_env, default_jobs, run_all
 
+    _check_data_dir(args.data_dir)
     if args.data_dir:
         os.environ["AUTOENC_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    if args.jobs is not None and args.jobs < 1:
+        raise SpecError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.threads_per_run < 1:
+        raise SpecError(f"--threads-per-run must be >= 1, got {args.threads_per_run}")
+    _check_out(Path(args.out))
     rc = 0
     for spec in _studies(args):
         store = _store(args, spec)
@@ -151,7 +196,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             verbose=args.verbose, data_dir=data_dir_from_env(),
         )
         results = store.results(configs)
-        results.write_csv()
+        store.results().write_csv()  # every done run of the store, whichever preset trained it
         counts = Counter(o.status for o in outcomes)
         store.log_sweep({
             "command": _command_line(), "preset": spec.preset, "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S",
@@ -185,7 +230,7 @@ def _write_index(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    for spec in _studies(args):
+    for spec in _studies(args, reading=True):
         store = _store(args, spec)
         configs = expand(spec)
         counts: Counter[str] = Counter()
@@ -205,15 +250,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    _check_data_dir(args.data_dir)
     if args.data_dir:
         os.environ["AUTOENC_DATA_DIR"] = str(Path(args.data_dir).resolve())
-    for spec in _studies(args):
+    for spec in _studies(args, reading=True):
         store = _store(args, spec)
         if not store.root.is_dir():
             print(f"no run store at {store.root}; run `python -m autoenc.study sweep {spec.name}` first",
                   file=sys.stderr)
             return 1
-        store.results(expand(spec)).write_csv()
+        store.results().write_csv()  # every done run of the store: never shrunk to one preset's
         _write_report(args, spec, store)
     if args.all:
         _write_index(args)
@@ -226,7 +272,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(f"export not available yet ({e})", file=sys.stderr)
         return 1
-    spec = load_spec(args.study, args.preset, args.overrides)
+    spec = _studies(args, reading=True)[0]
     path = export_encoder(spec, _store(args, spec), _cell(args.cell), Path(args.to))
     print(f"encoder written to {path}")
     return 0
@@ -255,9 +301,10 @@ def cmd_codec(args: argparse.Namespace) -> int:
 
     if not args.step_scale > 0 or not np.isfinite(args.step_scale):
         raise SpecError(f"--step-scale must be a finite number > 0, got {args.step_scale}")
+    _check_data_dir(args.data_dir)
     if args.data_dir:
         os.environ["AUTOENC_DATA_DIR"] = args.data_dir
-    spec = load_spec(args.study, args.preset, args.overrides)
+    spec = _studies(args, reading=True)[0]
     try:
         run = find_run(spec, _store(args, spec), _cell(args.cell))
         data = resolve(run.config).data

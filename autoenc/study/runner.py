@@ -55,9 +55,13 @@ def execute_run(store_root: str, config_dict: dict[str, Any], options: dict[str,
         if not acquired:
             return {"run_id": run_id, "status": "busy"}
         status = store.status(run_id)
-        if status == "done" or (status == "failed" and not options.get("retry_failed")):
+        force_since = options.get("force_since")
+        # --force: a run done before this forced sweep started is retrained beside the old one
+        redo = force_since is not None and status == "done" and store.done_time(run_id) < force_since
+        retry = options.get("retry_failed") or force_since is not None
+        if not redo and (status == "done" or (status == "failed" and not retry)):
             return {"run_id": run_id, "status": "skipped" if status == "done" else "failed", "error": "earlier failure"}
-        run_dir = store.prepare(config)
+        run_dir = store.prepare(config, staging=redo)
         label = " ".join(f"{k}={v}" for k, v in config.params.items())
         ctx = RunContext(run_dir, verbose=int(options.get("verbose", 0)), label=label)
         start = time.perf_counter()
@@ -72,11 +76,13 @@ def execute_run(store_root: str, config_dict: dict[str, Any], options: dict[str,
                 host=platform.node(),
             )
             atomic_write_json(run_dir / "metrics.json", metrics)
-            store.mark_done(run_id)
+            store.mark_done(run_id, run_dir)
+            if redo:
+                store.promote(run_id)
             return {"run_id": run_id, "status": "done", "wall_seconds": wall}
         except Exception as e:  # a failing run must not stop the sweep
             text = "".join(traceback.format_exception(e))
-            store.mark_failed(run_id, text)
+            store.mark_failed(run_id, text, run_dir)
             return {"run_id": run_id, "status": "failed", "error": f"{type(e).__name__}: {e}",
                     "wall_seconds": time.perf_counter() - start}
 
@@ -139,11 +145,10 @@ def run_all(
     for the lock, so both sweeps finish with every run done exactly once.
     """
     configs = list(configs)
-    if force:
-        for c in configs:
-            with store.lock(c.run_id):
-                store.clear(c.run_id)
+    # --force retrains each run in place, one at a time; an interrupted --force sweep is continued
+    force_since = store.force_since(start=True) if force else None
     options = {
+        "force_since": force_since,
         "threads_per_run": threads_per_run,
         "retry_failed": retry_failed,
         "verbose": verbose,
@@ -155,7 +160,10 @@ def run_all(
     pending = []
     for c in configs:
         s = store.status(c.run_id)
-        if s == "done":
+        if force_since is not None and s in ("done", "failed") and (s == "failed" or
+                                                                    store.done_time(c.run_id) < force_since):
+            pending.append(c)
+        elif s == "done":
             outcomes[c.run_id] = RunOutcome(c.run_id, "skipped", params=c.params)
         elif s == "failed" and not retry_failed:
             outcomes[c.run_id] = RunOutcome(c.run_id, "failed", error="earlier failure (use --retry-failed)",
@@ -198,6 +206,8 @@ def run_all(
         pending = [c for c in pending if c.run_id in busy]
     if bar is not None:
         bar.close()
+    if force_since is not None and all(c.run_id in outcomes for c in configs):
+        store.finish_force()
     return [outcomes[c.run_id] for c in configs if c.run_id in outcomes]
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,6 +178,20 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {**_COMMON_TRAIN, "loss": "mse", "epochs": 100, "validation_split": 0.0},
     },
 }
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def _check_finite(where: str, section: str, table: Any) -> None:
+    """Numbers must be finite (TOML allows inf and nan; a run would die on them mid-sweep)."""
+    for key, value in table.items() if isinstance(table, dict) else []:
+        values = value if isinstance(value, list) else list(value.values()) if isinstance(value, dict) else [value]
+        for v in values:
+            if isinstance(v, dict):
+                _check_finite(where, section, v)
+            elif isinstance(v, float) and not math.isfinite(v):
+                raise SpecError(f"{where}: [{section}].{key} = {v!r} must be a finite number")
 
 
 class SpecError(ValueError):
@@ -411,8 +427,16 @@ def load_spec(
             raise SpecError(f"{where_p}: variant {name!r} is not defined; add [model.variants.{name}] "
                             f"(defined: {sorted(defined) or 'none'})")
     _check_schedules(where_p, doc.get("train", {}), doc.get("model", {}).get("variants", {}), grid)
+    if any(ch in head["description"] for ch in "\n\r\t\x00") or len(head["description"]) > 300:
+        raise SpecError(f"{where}: [study].description must be one line of at most 300 characters")
+    name = str(head.get("name", path.stem))
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise SpecError(f"{where}: [study].name = {name!r} must be a plain identifier (letters, digits, '_', '-', "
+                        "'.'; no path separators): it names the run store folder under --out")
+    for section in (*SECTIONS, "grid"):
+        _check_finite(where_p, section, doc.get(section, {}))
     return StudySpec(
-        name=str(head.get("name", path.stem)),
+        name=name,
         description=head["description"],
         task=head["task"],
         data=doc.get("data", {}),

@@ -14,8 +14,10 @@ import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -87,9 +89,10 @@ class Run:
         """The code version (git commit, ``+dirty`` if modified) that trained the run; None
         for runs stored before versions were recorded."""
         try:
-            return json.loads((self.path / DONE).read_text()).get("code")
+            code = json.loads((self.path / DONE).read_text(encoding="utf-8")).get("code")
         except (OSError, ValueError, AttributeError):
             return None
+        return code if isinstance(code, str) else None
 
     def history(self) -> pd.DataFrame:
         import pandas as pd
@@ -145,10 +148,15 @@ class RunStore:
         if not marker.is_file():
             return False, "no DONE marker"
         try:
-            listed = json.loads(marker.read_text())["files"]
-        except (json.JSONDecodeError, KeyError, OSError) as e:
-            return False, f"unreadable DONE marker ({e})"
+            listed = json.loads(marker.read_text(encoding="utf-8"))["files"]
+        except (ValueError, KeyError, TypeError, OSError) as e:  # ValueError covers bad UTF-8 and JSON
+            return False, f"unreadable DONE marker ({type(e).__name__}); the run will be retrained"
+        if not isinstance(listed, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                   for k, v in listed.items()):
+            return False, "malformed DONE marker (no file checksums); the run will be retrained"
         for name, digest in listed.items():
+            if "/" in name or "\\" in name or name in ("", ".", ".."):
+                return False, f"malformed DONE marker (file name {name!r}); the run will be retrained"
             f = d / name
             if not f.is_file():
                 return False, f"{name} is missing"
@@ -168,21 +176,66 @@ class RunStore:
         return "partial"
 
     # --- writing ------------------------------------------------------------------
-    def prepare(self, config: RunConfig) -> Path:
-        """Empty the run folder of any leftovers and write ``config.json``."""
-        d = self.run_dir(config.run_id)
+    def staging_dir(self, run_id: str) -> Path:
+        """Where a done run is retrained (``--force``) while its old result stays in place."""
+        return self.runs_dir / f".{run_id}.retrain"
+
+    def prepare(self, config: RunConfig, staging: bool = False) -> Path:
+        """Empty the run folder (or, with ``staging``, its retraining folder) of any leftovers
+        and write ``config.json``."""
+        d = self.staging_dir(config.run_id) if staging else self.run_dir(config.run_id)
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
         atomic_write_json(d / "config.json", config.to_dict())
         return d
 
-    def mark_done(self, run_id: str) -> None:
+    def promote(self, run_id: str) -> None:
+        """Replace a done run by its retrained version (``staging_dir``, itself done): the old
+        folder is renamed away first, so an interruption leaves one of the two done runs."""
+        new, final = self.staging_dir(run_id), self.run_dir(run_id)
+        old = self.runs_dir / f".{run_id}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if final.exists():
+            final.rename(old)
+        new.rename(final)
+        if old.exists():
+            shutil.rmtree(old)
+
+    def done_time(self, run_id: str) -> float:
+        """When the run's DONE marker was written (seconds since the epoch; 0 if none)."""
+        try:
+            return (self.run_dir(run_id) / DONE).stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def force_since(self, start: bool) -> float | None:
+        """The start time of the ``--force`` sweep on this store: an interrupted one is
+        continued (runs it already retrained are kept). ``start`` records a new one if none."""
+        path = self.root / "force.json"
+        try:
+            since = float(json.loads(path.read_text(encoding="utf-8"))["since"])
+            if math.isfinite(since):
+                return since
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        if not start:
+            return None
+        since = time.time()
+        atomic_write_json(path, {"since": since})
+        return since
+
+    def finish_force(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / "force.json").unlink()
+
+    def mark_done(self, run_id: str, directory: Path | None = None) -> None:
         """Checksum every file of the run and write the DONE marker last (with the code
         version that trained it, so a report can tell runs of different code apart)."""
         from ..codeversion import git_commit
 
-        d = self.run_dir(run_id)
+        d = directory or self.run_dir(run_id)
         files = {
             p.name: sha256_file(p)
             for p in sorted(d.iterdir())
@@ -190,8 +243,8 @@ class RunStore:
         }
         atomic_write_json(d / DONE, {"files": files, "code": git_commit()})
 
-    def mark_failed(self, run_id: str, text: str) -> None:
-        atomic_write_text(self.run_dir(run_id) / FAILED, text)
+    def mark_failed(self, run_id: str, text: str, directory: Path | None = None) -> None:
+        atomic_write_text((directory or self.run_dir(run_id)) / FAILED, text)
 
     def clear(self, run_id: str) -> None:
         d = self.run_dir(run_id)
