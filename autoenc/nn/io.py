@@ -120,7 +120,7 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nd
         raise ModelFileError(f"{path}: no autoenc header; this .npz was not written by autoenc.nn.save")
     try:
         header = json.loads(str(arrays.pop("__header__")))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:
         raise ModelFileError(f"{path}: corrupt header ({e})") from e
     if not isinstance(header, dict):
         raise ModelFileError(f"{path}: corrupt header (a JSON {type(header).__name__}, not an object)")
@@ -134,27 +134,69 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nd
     return header, arrays
 
 
+#: Deepest nesting of modules a model file may describe (real models nest 2-3 levels).
+MAX_DEPTH = 32
+
+
+def _check_architecture(path: Path, config: Any, budget: int, depth: int = 0) -> None:
+    """Schema check of a saved architecture before anything is allocated: nested dicts of
+    ``type``/``args``/``children`` only, and no integer argument larger than the number of
+    values the file's arrays actually hold (a 1 KB header cannot ask for gigabytes)."""
+    if depth > MAX_DEPTH:
+        raise ModelFileError(f"{path}: the architecture nests deeper than {MAX_DEPTH} levels (crafted file?)")
+    if not isinstance(config, dict) or not isinstance(config.get("type"), str):
+        raise ModelFileError(f"{path}: malformed architecture (expected an object with a 'type')")
+    args, children = config.get("args", {}), config.get("children", [])
+    if not isinstance(args, dict) or not isinstance(children, list):
+        raise ModelFileError(f"{path}: malformed architecture of {config['type']!r} (args must be an object, "
+                             "children a list)")
+    for key, value in args.items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > budget:
+                raise ModelFileError(f"{path}: {config['type']}.{key} = {v} is larger than the file's weights "
+                                     "allow; the file is damaged or crafted")
+            if isinstance(v, dict | list):
+                raise ModelFileError(f"{path}: malformed argument {config['type']}.{key}")
+    for child in children:
+        _check_architecture(path, child, budget, depth + 1)
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Rebuild the saved module with its weights; also return optimizer state and metadata."""
+    """Rebuild the saved module with its weights; also return optimizer state and metadata.
+
+    Raises
+    ------
+    ModelFileError
+        For every kind of damaged, foreign or crafted file (the one error type of loading).
+    """
     header, arrays = _read(path)
+    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
+    if any(v.dtype.kind != "f" for v in params.values()):
+        raise ModelFileError(f"{path}: weights must be floating point; the file is damaged or crafted")
+    names = header.get("parameters", [])
+    if not isinstance(names, list) or sorted(params) != sorted(map(str, names)):
+        raise ModelFileError(f"{path}: the parameter arrays do not match the header (truncated or edited file)")
+    budget = max(4096, sum(int(v.size) for v in params.values()))
+    _check_architecture(Path(path), header.get("architecture"), budget)
     try:
         module = module_from_config(header["architecture"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelFileError(f"{path}: cannot rebuild the architecture ({e})") from e
-    params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
-    if sorted(params) != sorted(header.get("parameters", [])):
-        raise ModelFileError(f"{path}: the parameter arrays do not match the header (truncated or edited file)")
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError, MemoryError) as e:
+        raise ModelFileError(f"{path}: cannot rebuild the architecture ({type(e).__name__}: {e})") from e
     try:
         if params:
             module.astype(next(iter(params.values())).dtype)
         module.load_state_dict(params)
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
         raise ModelFileError(f"{path}: weights do not fit the architecture ({e})") from e
     opt_state = header.get("optimizer")
     if opt_state is not None:
+        if not isinstance(opt_state, dict):
+            raise ModelFileError(f"{path}: malformed optimizer state")
         opt_state = dict(opt_state)
         opt_state["arrays"] = {k[len("optim/") :]: v for k, v in arrays.items() if k.startswith("optim/")}
-    return Checkpoint(module, opt_state, header.get("metadata", {}))
+    metadata = header.get("metadata", {})
+    return Checkpoint(module, opt_state, metadata if isinstance(metadata, dict) else {})
 
 
 def load(path: str | os.PathLike[str]) -> Module:
