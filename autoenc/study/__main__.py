@@ -33,7 +33,17 @@ def _common(p: argparse.ArgumentParser, study_optional: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autoenc", description="Autoencoder compression studies.")
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(prog="autoenc", description="Autoencoder compression studies.",
+                                     epilog="examples:\n  autoenc list\n  autoenc sweep fashion_ae --preset quick "
+                                            "--jobs 2\n  autoenc report fashion_ae\n  autoenc codec fashion_ae "
+                                            "--cell latent_size=64,loss=bce,depth=2,seed=0 --to codec.npz",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"autoenc {__version__}")
+    parser.add_argument("--studies-dir", default=None,
+                        help="folder of study .toml files (default: $AUTOENC_STUDIES_DIR, else the studies shipped "
+                             "with the package)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="studies found, one line each")
     p = sub.add_parser("show", help="resolved spec and grid size")
@@ -329,6 +339,11 @@ COMMANDS = {"list": cmd_list, "show": cmd_show, "sweep": cmd_sweep, "status": cm
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.studies_dir:
+        if not Path(args.studies_dir).is_dir():
+            print(f"error: --studies-dir {args.studies_dir} is not a directory", file=sys.stderr)
+            return 2
+        os.environ["AUTOENC_STUDIES_DIR"] = str(Path(args.studies_dir).resolve())
     try:
         return COMMANDS[args.command](args)
     except SpecError as e:

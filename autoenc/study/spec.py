@@ -239,11 +239,15 @@ class StudySpec:
 
 
 def studies_dir() -> Path:
-    """Where study files live: ``$AUTOENC_STUDIES_DIR``, else the project's ``studies/``."""
+    """Where study files live: ``$AUTOENC_STUDIES_DIR`` (``--studies-dir`` sets it), else the
+    study files shipped inside the package (``autoenc/studies``: in a checkout, a link to the
+    top-level ``studies/``)."""
     env = os.environ.get("AUTOENC_STUDIES_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "studies"
+    from importlib.resources import files
+
+    return Path(str(files("autoenc") / "studies"))
 
 
 def find_study(name_or_path: str) -> Path:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = (ROOT / ".." / "shared" / "data").resolve()
+# $AUTOENC_DATA_DIR when set (a clone placed anywhere), else ../shared/data beside the checkout
+SHARED = Path(os.environ.get("AUTOENC_DATA_DIR") or (ROOT / ".." / "shared" / "data")).resolve()
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import time
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import pytest
 from autoenc import datasets
 from autoenc.datasets import DatasetNotFoundError
 
-SHARED = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
+# $AUTOENC_DATA_DIR when set (a clone placed anywhere), else ../shared/data beside the checkout
+SHARED = Path(os.environ.get("AUTOENC_DATA_DIR")
+              or Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 USPS_HIST = {
     "train": [1194, 1005, 731, 658, 652, 556, 664, 645, 542, 644],

@@ -196,3 +196,17 @@ def test_an_interrupted_force_sweep_loses_nothing_and_continues(tmp_path, monkey
     assert store.done_time(ids[0]) == first and store.done_time(ids[1]) > before[ids[1]]
     assert not (store.root / "force.json").exists()
     assert json.loads((store.run_dir(ids[1]) / "metrics.json").read_text())["epochs_run"] == 3
+
+
+def test_studies_are_found_from_the_package_anywhere(tmp_path, monkeypatch):
+    from autoenc.study.spec import find_study, studies_dir
+
+    monkeypatch.delenv("AUTOENC_STUDIES_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert (studies_dir() / "fashion_ae.toml").is_file()
+    assert find_study("fashion_ae").name == "fashion_ae.toml"
+    own = tmp_path / "mine"
+    own.mkdir()
+    (own / "only.toml").write_text(STUDY.format(name="only", description="d", lr="0.1"))
+    assert main(["--studies-dir", str(own), "show", "only"]) == 0
+    assert main(["--studies-dir", str(tmp_path / "missing"), "list"]) == 2
