@@ -134,7 +134,7 @@ def report(study, tmp_path_factory):
     return html, spec, store
 
 
-SECTIONS = ["Runs and settings", "BCE-trained vs MSE-trained: paired per-image comparison",
+SECTIONS = ["Runs and settings", "Convergence", "BCE-trained vs MSE-trained: seeds as the replicates",
             "Error table in the original study's three scales", "Autoencoder vs PCA", "Error vs latent size",
             "Learning curves", "Reconstructions", "t-SNE maps", "Codes as features"]
 
@@ -206,7 +206,7 @@ def test_report_has_every_section(report):
 
 def test_report_alerts_non_converged(report):
     html = report[0].read_text()
-    assert "1 runs did not converge" in html
+    assert "1 runs do not meet the convergence rule" in html
     assert "runs missing" not in html
 
 
