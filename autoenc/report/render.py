@@ -211,6 +211,8 @@ class FigureRef:
     png: bytes
     caption: str = ""
     alt: str = ""
+    vector: bytes | None = None  # the same figure as SVG or PDF (ReportOptions.figure_format)
+    vector_format: str = ""
 
     @property
     def data_uri(self) -> str:
@@ -219,6 +221,11 @@ class FigureRef:
     @property
     def path(self) -> str:
         return f"figures/{self.name}.png"
+
+    @property
+    def vector_path(self) -> str:
+        """The vector copy's path (empty when there is none)."""
+        return f"figures/{self.name}.{self.vector_format}" if self.vector is not None else ""
 
 
 @dataclass
@@ -290,6 +297,9 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+FIGURE_FORMATS = ("svg", "pdf", "none")
+
+
 @dataclass
 class ReportOptions:
     """Knobs that trade detail for time; ``None`` means "choose from the data size".
@@ -316,6 +326,9 @@ class ReportOptions:
         (tests inject synthetic data here).
     use_cache : bool
         Read and write cached PCA errors, probe accuracies and t-SNE maps in the store root.
+    figure_format : str
+        Vector copy of every figure beside its PNG: ``svg`` (default), ``pdf`` or ``none``
+        (dense scatter layers are rasterized inside the vector file to keep it small).
     """
 
     tsne_train: int | None = None
@@ -327,6 +340,7 @@ class ReportOptions:
     n_jobs: int = 1
     data_loader: Callable[[dict[str, Any], str], tuple[np.ndarray, np.ndarray]] | None = None
     use_cache: bool = True
+    figure_format: str = "svg"
 
     @classmethod
     def from_env(cls, text: str | None = None) -> ReportOptions:
@@ -342,6 +356,10 @@ class ReportOptions:
             value = value.strip()
             if key == "use_cache":
                 kwargs[key] = value.lower() in ("1", "true", "yes")
+            elif key == "figure_format":
+                if value not in FIGURE_FORMATS:
+                    raise ValueError(f"report option {item!r}: figure_format is one of {list(FIGURE_FORMATS)}")
+                kwargs[key] = value
             elif value.isdigit():
                 kwargs[key] = int(value)
             else:
@@ -397,13 +415,24 @@ class ReportContext:
         import io
 
         buf = io.BytesIO()
+        vector = None
+        fmt = self.options.figure_format
         try:
             fig.savefig(buf, format="png", dpi=dpi)
+            if fmt != "none":
+                for ax in fig.axes:  # dense scatters stay pixels inside the vector file (size)
+                    for artist in ax.collections:
+                        if len(getattr(artist, "get_offsets", lambda: [])()) > 500:
+                            artist.set_rasterized(True)
+                vbuf = io.BytesIO()
+                fig.savefig(vbuf, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
+                vector = vbuf.getvalue()
         finally:
             if "matplotlib.pyplot" in sys.modules:
                 sys.modules["matplotlib.pyplot"].close(fig)
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "figure"
-        return FigureRef(safe, buf.getvalue(), caption, alt or caption or safe)
+        return FigureRef(safe, buf.getvalue(), caption, alt or caption or safe, vector=vector,
+                         vector_format=fmt if vector is not None else "")
 
 
 # --------------------------------------------------------------------------- analysis registry
@@ -631,11 +660,16 @@ def build_report(
     if len(set(names)) != len(names):
         raise ValueError(f"figure names repeat in the {spec.task} analysis: {sorted(names)}")
     fig_dir = report_dir / "figures"
+    written = set()
     for f in figures:
         write_atomic(fig_dir / f"{f.name}.png", f.png)
+        written.add(f"{f.name}.png")
+        if f.vector is not None:
+            write_atomic(fig_dir / f"{f.name}.{f.vector_format}", f.vector)
+            written.add(f"{f.name}.{f.vector_format}")
     if fig_dir.is_dir():  # figures of an earlier render that this one no longer has
-        for old in fig_dir.glob("*.png"):
-            if old.stem not in set(names):
+        for old in [*fig_dir.glob("*.png"), *fig_dir.glob("*.svg"), *fig_dir.glob("*.pdf")]:
+            if old.name not in written:
                 old.unlink()
     html = _environment("html").get_template("report.html.j2").render(**view)
     md = _environment("md").get_template("report.md.j2").render(**view)

@@ -75,6 +75,7 @@ def seeds_for_power(dz: float, *, alpha: float = 0.05, power: float = 0.8, max_s
     (mean / sd of the per-seed differences) with ``power`` at level ``alpha``
     (``statsmodels.stats.power.TTestPower``). ``inf`` when the effect is 0 or undefined or
     beyond ``max_seeds``; ``2`` is the floor of a t-test."""
+    import statsmodels.tools.sm_exceptions  # noqa: F401  (imported first: it installs its own warning filters)
     from statsmodels.stats.power import TTestPower
 
     if math.isinf(dz):  # identical nonzero differences: the t-test's floor
