@@ -12,10 +12,10 @@ import pytest
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
+from autoenc.cli import main
 from autoenc.features import AutoencoderTransformer, ExportError, RunLookupError, export_encoder, find_run
 from autoenc.nn import ModelFileError, fit, get_loss, get_optimizer, predict
 from autoenc.study import RunStore, expand, load_spec
-from autoenc.study.__main__ import main
 from autoenc.study.store import atomic_write_json
 from autoenc.study.tasks import RunContext
 from autoenc.study.tasks.autoencoder import build

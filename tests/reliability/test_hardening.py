@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autoenc.cli import main
 from autoenc.nn.io import atomic_write_bytes
-from autoenc.study.__main__ import main
 from autoenc.study.grid import expand
 from autoenc.study.runner import run_all
 from autoenc.study.spec import SpecError, load_spec

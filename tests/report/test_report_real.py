@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from autoenc.cli import main
 from autoenc.report import ReportOptions, build_report
-from autoenc.study.__main__ import main
 from autoenc.study.spec import load_spec
 
 pytestmark = pytest.mark.slow

@@ -362,7 +362,7 @@ def test_single_seed_grid(study, tmp_path):
 
 def test_report_option_flags_reach_the_report(tmp_path, monkeypatch, capsys):
     import autoenc.report as report_pkg
-    from autoenc.study.__main__ import main
+    from autoenc.cli import main
 
     seen = {}
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from autoenc.cli import main
 from autoenc.study import RunStore, expand, load_spec
-from autoenc.study.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDIES = ["linear_regression", "linear_classification", "xor", "multiclass_mnist", "multiclass_usps", "conv1d_usps"]

@@ -1,0 +1,358 @@
+"""Command line: ``python -m autoenc.study {list,show,sweep,status,report,export,codec}``
+(also installed as ``autoenc``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from .codeversion import git_commit
+from .study.grid import expand
+from .study.spec import SpecError, StudySpec, list_studies, load_spec
+from .study.store import RunStore
+
+DEFAULT_STUDY = "fashion_ae"
+REPORT_OPTION_HELP = ("report detail/time trade-off, e.g. tsne_train=3000, tsne_models=2, n_boot=5000 "
+                      "(repeatable; overrides $AUTOENC_REPORT_OPTIONS)")
+
+
+def _common(p: argparse.ArgumentParser, study_optional: bool = True) -> None:
+    p.add_argument("study", nargs="?" if study_optional else None, default=DEFAULT_STUDY,
+                   help=f"study name in studies/ or a .toml path (default {DEFAULT_STUDY})")
+    p.add_argument("--preset", default=None, help="preset of the study file: quick | full (default full)")
+    p.add_argument("--out", default="runs", help="run store root (default runs/); runs go to OUT/STUDY/")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument("--all", action="store_true", help="every study in studies/")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="autoenc", description="Autoencoder compression studies.",
+                                     epilog="examples:\n  autoenc list\n  autoenc sweep fashion_ae --preset quick "
+                                            "--jobs 2\n  autoenc report fashion_ae\n  autoenc codec fashion_ae "
+                                            "--cell latent_size=64,loss=bce,depth=2,seed=0 --to codec.npz",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"autoenc {__version__}")
+    parser.add_argument("--studies-dir", default=None,
+                        help="folder of study .toml files (default: $AUTOENC_STUDIES_DIR, else the studies shipped "
+                             "with the package)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="studies found, one line each")
+    p = sub.add_parser("show", help="resolved spec and grid size")
+    _common(p)
+    p = sub.add_parser("sweep", help="train every run of the grid not yet done, then write the report")
+    _common(p)
+    p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: number of cores)")
+    p.add_argument("--threads-per-run", type=int, default=1,
+                   help="BLAS threads per run (default 1; results are bit-identical for the same value)")
+    p.add_argument("--backend", choices=["loky", "dask"], default="loky")
+    p.add_argument("--scheduler", default=None, help="dask scheduler address tcp://HOST:8786 (default: LocalCluster)")
+    p.add_argument("--force", action="store_true", help="retrain runs that are already done")
+    p.add_argument("--retry-failed", action="store_true", help="retrain runs that failed before")
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    p.add_argument("--report-dir", default=None, help="where the report goes (default OUT/STUDY/report)")
+    p.add_argument("--report-option", action="append", default=[], metavar="KEY=VALUE", dest="report_options",
+                   help=REPORT_OPTION_HELP)
+    p.add_argument("--data-dir", default=None, help="data directory (else $AUTOENC_DATA_DIR, data/, system paths)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="per-epoch progress of each run")
+    p = sub.add_parser("status", help="done / failed / pending per grid cell")
+    _common(p)
+    p = sub.add_parser("report", help="write report.html and README.md from the run store")
+    _common(p)
+    p.add_argument("--report-dir", default=None, help="where the report goes (default OUT/STUDY/report)")
+    p.add_argument("--report-option", action="append", default=[], metavar="KEY=VALUE", dest="report_options",
+                   help=REPORT_OPTION_HELP)
+    p.add_argument("--data-dir", default=None)
+    p = sub.add_parser("export", help="export one trained encoder as .npz")
+    _common(p)
+    p.add_argument("--cell", required=True, help="grid values, e.g. latent_size=64,loss=bce,depth=2,seed=0")
+    p.add_argument("--to", required=True, help="output .npz path")
+    p = sub.add_parser("codec", help="build a codec (quantizer + entropy coder) around one trained encoder",
+                       epilog="example: python -m autoenc.study codec fashion_ae --cell latent_size=64,loss=bce,"
+                              "depth=2,seed=0 --step-scale 0.5 --to codec.npz  (then autoenc.codec.LatentCodec.load)")
+    _common(p)
+    p.add_argument("--cell", required=True, help="grid values, e.g. latent_size=64,loss=bce,depth=2,seed=0")
+    p.add_argument("--step-scale", type=float, default=0.5,
+                   help="quantization step per code dimension, in units of its train-split standard deviation "
+                        "(smaller: more bits, less distortion; default 0.5)")
+    p.add_argument("--to", required=True, help="output .npz path")
+    p.add_argument("--data-dir", default=None, help="data directory (else $AUTOENC_DATA_DIR, data/, system paths)")
+    return parser
+
+
+def _studies(args: argparse.Namespace, reading: bool = False) -> list[StudySpec]:
+    """The specs named on the command line. Commands that read a store (``reading``) default to
+    the preset the store was swept with (its spec.json), not to ``full``."""
+    names = [n for n, _ in list_studies()] if getattr(args, "all", False) else [args.study]
+    specs = []
+    for name in names:
+        preset = args.preset
+        if preset is None and reading:
+            preset = _store_preset(args, load_spec(name, None, args.overrides))
+        specs.append(load_spec(name, preset, args.overrides))
+    return specs
+
+
+def _store_preset(args: argparse.Namespace, spec: StudySpec) -> str | None:
+    path = Path(args.out) / spec.name / "spec.json"
+    try:
+        preset = json.loads(path.read_text()).get("preset")
+    except (OSError, ValueError, AttributeError):  # no store yet, or a damaged spec.json: the default
+        return None
+    if isinstance(preset, str) and preset in spec.presets and preset != spec.preset:
+        print(f"{spec.name}: preset {preset!r} (what {path.parent} was swept with; --preset to choose another)",
+              file=sys.stderr)
+        return preset
+    return None
+
+
+def _store(args: argparse.Namespace, spec: StudySpec) -> RunStore:
+    return RunStore(Path(args.out) / spec.name)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = list_studies()
+    if not rows:
+        print("no studies found")
+        return 1
+    width = max(len(n) for n, _ in rows)
+    for name, desc in rows:
+        print(f"{name:<{width}}  {desc}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    for spec in _studies(args):
+        d = spec.to_dict()
+        print(json.dumps(d, indent=2))
+        print(f"grid: {' x '.join(f'{k}({len(v)})' for k, v in spec.grid.items())} = {spec.grid_size} runs")
+    return 0
+
+
+def _command_line() -> str:
+    return "python -m autoenc.study " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) -> int:
+    try:
+        from .report import build_report
+    except ImportError as e:
+        print(f"report not available yet ({e})", file=sys.stderr)
+        return 0
+    report_dir = Path(args.report_dir) if args.report_dir and not args.all else (
+        Path(args.report_dir) / spec.name if args.report_dir else store.root / "report")
+    from .report import ReportOptions
+
+    # $AUTOENC_REPORT_OPTIONS first, then the flags: a key given twice takes the last value
+    text = ",".join([os.environ.get("AUTOENC_REPORT_OPTIONS", ""), *getattr(args, "report_options", [])])
+    try:
+        options = ReportOptions.from_env(text)
+    except ValueError as e:
+        raise SpecError(str(e)) from None
+    path = build_report(store.root, report_dir, spec=spec, command=_command_line(), options=options)
+    print(f"report: {path}")
+    return 0
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` must be a directory this process can write (created if missing)."""
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"--out {out} is a file, not a directory; choose a directory for the run store")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SpecError(f"--out {out}: cannot create the run store directory ({e.strerror})") from e
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise SpecError(f"--out {out} is not writable; choose another directory")
+
+
+def _check_data_dir(value: str | None) -> None:
+    if value and not Path(value).is_dir():
+        raise SpecError(f"--data-dir {value} does not exist or is not a directory; point it at the folder "
+                        "that holds the data files (see `python -m autoenc.datasets list`)")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .study.runner import data_dir_from_env, default_jobs, run_all
+
+    _check_data_dir(args.data_dir)
+    if args.data_dir:
+        os.environ["AUTOENC_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    if args.jobs is not None and args.jobs < 1:
+        raise SpecError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.threads_per_run < 1:
+        raise SpecError(f"--threads-per-run must be >= 1, got {args.threads_per_run}")
+    _check_out(Path(args.out))
+    rc = 0
+    for spec in _studies(args):
+        store = _store(args, spec)
+        configs = expand(spec)
+        store.write_spec(spec.to_dict(), spec.path)
+        jobs = args.jobs or default_jobs()
+        print(f"{spec.name} (preset {spec.preset}): {len(configs)} runs -> {store.root} "
+              f"[{args.backend}, {jobs} jobs x {args.threads_per_run} BLAS threads]", file=sys.stderr)
+        start = time.perf_counter()
+        outcomes = run_all(
+            store, configs, jobs=jobs, backend=args.backend, scheduler=args.scheduler,
+            threads_per_run=args.threads_per_run, retry_failed=args.retry_failed, force=args.force,
+            verbose=args.verbose, data_dir=data_dir_from_env(),
+        )
+        results = store.results(configs)
+        store.results().write_csv()  # every done run of the store, whichever preset trained it
+        counts = Counter(o.status for o in outcomes)
+        store.log_sweep({
+            "command": _command_line(), "preset": spec.preset, "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S",
+                                                                                          time.gmtime()),
+            "wall_seconds": round(time.perf_counter() - start, 1), "jobs": jobs,
+            "threads_per_run": args.threads_per_run, "backend": args.backend, "code": git_commit(), **dict(counts),
+        })
+        print(f"{spec.name}: {counts.get('done', 0)} trained, {counts.get('skipped', 0)} already done, "
+              f"{counts.get('failed', 0)} failed, in {time.perf_counter() - start:.1f} s; "
+              f"results: {store.root / 'results.csv'}", file=sys.stderr)
+        for o in outcomes:
+            if o.status == "failed":
+                print(f"  failed: {o.run_id} ({', '.join(f'{k}={v}' for k, v in o.params.items())}): {o.error}; "
+                      f"traceback in {store.run_dir(o.run_id) / 'FAILED'}", file=sys.stderr)
+        if counts.get("failed"):
+            rc = 1
+        if not args.no_report and results.done:
+            _write_report(args, spec, store)
+    if args.all and not args.no_report:
+        _write_index(args)
+    return rc
+
+
+def _write_index(args: argparse.Namespace) -> None:
+    try:
+        from .report import build_index
+    except ImportError:
+        return
+    report_root = Path(args.report_dir) if args.report_dir else Path(args.out)
+    print(f"index: {build_index(report_root)}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    for spec in _studies(args, reading=True):
+        store = _store(args, spec)
+        configs = expand(spec)
+        counts: Counter[str] = Counter()
+        print(f"{spec.name} (preset {spec.preset}) in {store.root}")
+        for c in configs:
+            s = store.status(c.run_id)
+            counts[s] += 1
+            cell = ", ".join(f"{k}={v}" for k, v in c.params.items())
+            extra = ""
+            if s == "partial":
+                extra = f"  ({store.verify(c.run_id)[1]}; will rerun)" if (store.run_dir(c.run_id) / "DONE").exists() \
+                    else "  (interrupted; will rerun)"
+            print(f"  {s:<8} {c.run_id}  {cell}{extra}")
+        print("  " + ", ".join(f"{k}: {counts.get(k, 0)}" for k in ("done", "failed", "partial", "pending"))
+              + f" of {len(configs)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    _check_data_dir(args.data_dir)
+    if args.data_dir:
+        os.environ["AUTOENC_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    for spec in _studies(args, reading=True):
+        store = _store(args, spec)
+        if not store.root.is_dir():
+            print(f"no run store at {store.root}; run `python -m autoenc.study sweep {spec.name}` first",
+                  file=sys.stderr)
+            return 1
+        store.results().write_csv()  # every done run of the store: never shrunk to one preset's
+        _write_report(args, spec, store)
+    if args.all:
+        _write_index(args)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    try:
+        from .features import export_encoder
+    except ImportError as e:
+        print(f"export not available yet ({e})", file=sys.stderr)
+        return 1
+    spec = _studies(args, reading=True)[0]
+    path = export_encoder(spec, _store(args, spec), _cell(args.cell), Path(args.to))
+    print(f"encoder written to {path}")
+    return 0
+
+
+def _cell(text: str) -> dict[str, object]:
+    from .study.spec import parse_override
+
+    cell = {}
+    for item in text.split(","):
+        if "=" not in item:
+            raise SpecError(f"--cell {text!r}: expected KEY=VALUE pairs separated by commas")
+        k, v = item.split("=", 1)
+        cell[k.strip()] = parse_override(f"x={v}")[1]
+    return cell
+
+
+def cmd_codec(args: argparse.Namespace) -> int:
+    """Fit a ``LatentCodec`` on the study's train split around one run's encoder; print its rate."""
+    import numpy as np
+
+    from .codec import CodecError, LatentCodec
+    from .features import RunLookupError, find_run
+    from .study.grid import resolve
+    from .study.tasks import load_split
+
+    if not args.step_scale > 0 or not np.isfinite(args.step_scale):
+        raise SpecError(f"--step-scale must be a finite number > 0, got {args.step_scale}")
+    _check_data_dir(args.data_dir)
+    if args.data_dir:
+        os.environ["AUTOENC_DATA_DIR"] = args.data_dir
+    spec = _studies(args, reading=True)[0]
+    try:
+        run = find_run(spec, _store(args, spec), _cell(args.cell))
+        data = resolve(run.config).data
+        X_train, _ = load_split(data, "train")
+        X_test, _ = load_split(data, "test")
+        codec = LatentCodec.from_run(run.path, X_train, step_scale=args.step_scale)
+        sample = X_test[:1000]
+        blobs = codec.encode(sample)
+        mse = float(((codec.decode(blobs) - sample.reshape(len(sample), -1)) ** 2).mean())
+        path = codec.save(args.to)
+    except (RunLookupError, CodecError, OSError) as e:
+        raise SpecError(str(e)) from e
+    bpp = 8 * sum(map(len, blobs)) / sample.size
+    print(f"codec written to {path}: {bpp:.3f} bits per pixel and MSE {mse:.5f} on the first {len(sample)} "
+          f"test images (run {run.run_id})")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "show": cmd_show, "sweep": cmd_sweep, "status": cmd_status, "report": cmd_report,
+            "export": cmd_export, "codec": cmd_codec}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.studies_dir:
+        if not Path(args.studies_dir).is_dir():
+            print(f"error: --studies-dir {args.studies_dir} is not a directory", file=sys.stderr)
+            return 2
+        os.environ["AUTOENC_STUDIES_DIR"] = str(Path(args.studies_dir).resolve())
+    try:
+        return COMMANDS[args.command](args)
+    except SpecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
