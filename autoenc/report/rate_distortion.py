@@ -223,9 +223,6 @@ def _loss_per_bit(ae: dict) -> str:
 
 
 def _figures(b: Any, data: Any, ae: dict, pca: dict, jpeg: list, webp: list) -> list[Any]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
     latents = sorted({k for (_, k, _) in ae}, reverse=True)

@@ -64,25 +64,18 @@ def error_heatmaps(
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if vmax <= vmin:
         vmax = vmin + 1.0
+    import seaborn as sns  # the statistical-figure library of the project: annotated heatmaps
+
     fig = new_figure(1.0 + 0.9 * len(sizes) * len(losses) + 0.8, 1.2 + 0.55 * len(depths))
     axes = fig.subplots(1, len(losses), squeeze=False)[0]
     image = None
     for ax, loss in zip(axes, losses, strict=True):
-        grid = tables[loss].to_numpy(dtype=float)
-        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=vmin, vmax=vmax,
-                          aspect="auto")
-        mid = (vmin + vmax) / 2
-        for i in range(grid.shape[0]):
-            for j in range(grid.shape[1]):
-                v = grid[i, j]
-                text = "–" if not np.isfinite(v) else format(v, fmt)
-                # dark text on the bright (low) end of viridis_r, light text on the dark end
-                color = "black" if (not np.isfinite(v) or v < mid) else "white"
-                ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
-        ax.set_xticks(range(len(sizes)), [str(s) for s in sizes])
-        ax.set_yticks(range(len(depths)), [str(d) for d in depths])
+        sns.heatmap(tables[loss].astype(float), ax=ax, cmap=cmap, vmin=vmin, vmax=vmax, annot=True, fmt=fmt,
+                    annot_kws={"fontsize": 8}, cbar=False, linewidths=0.5, linecolor="white")
+        image = ax.collections[0]
         ax.set_xlabel("latent size")
         ax.set_ylabel("depth")
+        ax.tick_params(axis="y", rotation=0)
         ax.set_title(f"loss: {loss}", fontsize=9)
     fig.colorbar(image, ax=list(axes), label=value, shrink=0.9)
     if title:

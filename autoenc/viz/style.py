@@ -1,4 +1,4 @@
-"""Shared look of every figure: Agg backend, one class palette, atomic PNG writing.
+"""Shared look of every figure: one class palette, pyplot-free figures, atomic PNG writing.
 
 Figures are built as ``matplotlib.figure.Figure`` objects without pyplot, so nothing is
 kept in a global figure registry and nothing can pop up a window; callers save them with
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")  # headless everywhere (runner workers, CI); figures are only written
-
-from matplotlib.colors import ListedColormap  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+# No backend switch here: figures are pyplot-free ``Figure`` objects that render to files with
+# the backend of their format, so importing autoenc.viz never changes a user's notebook backend.
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
 
 __all__ = [
     "CLASS_PALETTE",
