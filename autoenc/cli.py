@@ -25,7 +25,8 @@ REPORT_OPTION_HELP = ("report detail/time trade-off, e.g. tsne_train=3000, tsne_
 def _common(p: argparse.ArgumentParser, study_optional: bool = True) -> None:
     p.add_argument("study", nargs="?" if study_optional else None, default=DEFAULT_STUDY,
                    help=f"study name in studies/ or a .toml path (default {DEFAULT_STUDY})")
-    p.add_argument("--preset", default=None, help="preset of the study file: quick | full (default full)")
+    p.add_argument("--preset", default=None, help="a [presets.NAME] table of the study file (e.g. quick; `show` lists them); default full, "
+                        "and for status/report/export/codec the preset the store was swept with")
     p.add_argument("--out", default="runs", help="run store root (default runs/); runs go to OUT/STUDY/")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set train.epochs=5 (repeatable)")
@@ -191,14 +192,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.threads_per_run < 1:
         raise SpecError(f"--threads-per-run must be >= 1, got {args.threads_per_run}")
     _check_out(Path(args.out))
+    # absolute before dispatch: dask workers elsewhere must write into this store, not their own cwd
+    args.out = str(Path(args.out).resolve())
     rc = 0
     for spec in _studies(args):
         store = _store(args, spec)
         configs = expand(spec)
         store.write_spec(spec.to_dict(), spec.path)
         jobs = args.jobs or default_jobs()
+        where = ("the cluster's workers" if args.backend == "dask" and args.scheduler else f"{jobs} jobs")
         print(f"{spec.name} (preset {spec.preset}): {len(configs)} runs -> {store.root} "
-              f"[{args.backend}, {jobs} jobs x {args.threads_per_run} BLAS threads]", file=sys.stderr)
+              f"[{args.backend}, {where} x {args.threads_per_run} BLAS threads]", file=sys.stderr)
         start = time.perf_counter()
         outcomes = run_all(
             store, configs, jobs=jobs, backend=args.backend, scheduler=args.scheduler,
