@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -39,22 +40,49 @@ RATE_TARGETS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 VERSION = "rd-v1"
 
 
-def _cached(ctx: Any, name: str, compute: Any) -> Any:
+def _read_cache(ctx: Any, name: str) -> list[dict[str, float]] | None:
     path = ctx.cache_path(name)
-    if ctx.options.use_cache and path.is_file():
-        try:
-            value = json.loads(path.read_text())
-            if isinstance(value, dict) and value.get("version") == VERSION and isinstance(value.get("points"), list):
-                return value["points"]
-        except (OSError, ValueError):
-            pass  # damaged: recompute and overwrite
-    points = compute()
+    if not (ctx.options.use_cache and path.is_file()):
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # damaged: recompute and overwrite
+    points = value.get("points") if isinstance(value, dict) and value.get("version") == VERSION else None
+    if not isinstance(points, list) or not all(isinstance(p, dict) and all(isinstance(v, int | float)
+                                                                          for v in p.values()) for p in points):
+        return None
+    return points
+
+
+def _write_cache(ctx: Any, name: str, points: list[dict[str, float]]) -> None:
     if ctx.options.use_cache:
         try:
-            atomic_write_json(path, {"version": VERSION, "points": points})
+            atomic_write_json(ctx.cache_path(name), {"version": VERSION, "points": points})
         except OSError as e:
             ctx.log(f"cache {name} not written: {e}")
+
+
+def _cached(ctx: Any, name: str, compute: Any) -> Any:
+    points = _read_cache(ctx, name)
+    if points is None:
+        points = compute()
+        _write_cache(ctx, name, points)
     return points
+
+
+def _run_points(run_path: str, X_train: np.ndarray, X: np.ndarray, side: int) -> list[dict[str, float]]:
+    """Operating points of one run's encoder at every step size (runs in a worker process)."""
+    from threadpoolctl import threadpool_limits
+
+    from ..codec import LatentCodec, _forward
+    from ..features import AutoencoderTransformer
+
+    with threadpool_limits(1):  # one BLAS thread per worker: the workers share the cores
+        model = AutoencoderTransformer.from_run(run_path).model_
+        codes = _forward(model.encoder, X_train)  # one encoder pass for every step size
+        return [codec_point(LatentCodec.from_autoencoder(model, None, step_scale=s, codes=codes), X, side)
+                for s in STEP_SCALES]
 
 
 def _file_sha(path: Any) -> str:
@@ -74,7 +102,6 @@ def _subset(y: np.ndarray, n: int) -> np.ndarray:
 def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
     """The section; ``b`` is the report's builder (context, loaded data, figures)."""
     from ..codec import LatentCodec
-    from ..features import AutoencoderTransformer
 
     ctx = b.ctx
     X_train, _ = b.loaded.train()
@@ -97,18 +124,23 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
             pca[k] = _cached(ctx, f"rd-pca{k}-{data_key}.json", compute)
     ae: dict[tuple[int, int, str], dict[int, list[dict[str, float]]]] = defaultdict(dict)
     with ctx.timed("rate-distortion: autoencoder codecs"):
+        todo = []
         for r in data.records:
-            model_path = r.run.path / "model.npz"
-            key = f"rd-run-{_file_sha(model_path)}-{data_key}.json"
+            key = f"rd-run-{_file_sha(r.run.path / 'model.npz')}-{data_key}.json"
+            points = _read_cache(ctx, key)
+            if points is None:
+                todo.append((r, key))
+            else:
+                ae[(r.depth, r.latent, r.loss)][r.seed] = points
+        if todo:
+            from joblib import Parallel, delayed
 
-            def compute(r: Any = r) -> list[dict[str, float]]:
-                from ..codec import _forward
-
-                model = AutoencoderTransformer.from_run(r.run.path).model_
-                codes = _forward(model.encoder, X_train)  # one encoder pass for every step size
-                return [codec_point(LatentCodec.from_autoencoder(model, None, step_scale=s, codes=codes), X, side)
-                        for s in STEP_SCALES]
-            ae[(r.depth, r.latent, r.loss)][r.seed] = _cached(ctx, key, compute)
+            # one process per core: the range coder runs in Python, image by image
+            jobs = max(1, min(len(todo), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+            computed = Parallel(n_jobs=jobs)(delayed(_run_points)(str(r.run.path), X_train, X, side) for r, _ in todo)
+            for (r, key), points in zip(todo, computed, strict=True):
+                _write_cache(ctx, key, points)
+                ae[(r.depth, r.latent, r.loss)][r.seed] = points
     return _render(b, data, runs, ae, pca, jpeg, webp, png, len(rows))
 
 
