@@ -247,11 +247,15 @@ def _loss_per_bit(ae: dict) -> str:
     better = sum(1 for *_, v in per_cell if all(x < 0 for x in v))
     worse = sum(1 for *_, v in per_cell if all(x > 0 for x in v))
     mean_all = float(np.mean([np.mean(v) for *_, v in per_cell]))
+    n_seeds = max(len(v) for *_, v in per_cell)
+    seeds = "at every seed " if n_seeds > 1 else ""
+    mixed = len(per_cell) - better - worse
     return (f"**Does the loss that wins on MSE also win per bit?** BD-rate of the BCE-trained codec against the "
             f"MSE-trained one (same depth, code size and seed): mean {mean_all:+.1f}% over {len(per_cell)} cells; "
-            f"BCE needs fewer bits at every seed in {better} cells, more at every seed in {worse}, and the seeds "
-            f"disagree in {len(per_cell) - better - worse}. Per-bit results follow the same direction as the "
-            "per-image MSE comparison when the sign of the mean agrees with the primary test above.")
+            f"BCE needs fewer bits {seeds}in {better} cells and more {seeds}in {worse}"
+            + (f"; the sign changes from seed to seed in {mixed}" if mixed else "")
+            + ". Compare with the primary test on per-image MSE above: a codec's rate depends on how its codes "
+              "spread, not only on how well it reconstructs, so the two need not agree.")
 
 
 def _figures(b: Any, data: Any, ae: dict, pca: dict, jpeg: list, webp: list) -> list[Any]:

@@ -261,7 +261,7 @@ def test_report_without_data_still_renders(study, tmp_path):
     text = html.read_text()
     assert "PCA baseline not computed" in text
     assert "not produced" in text
-    assert "Paired per-image comparison".lower() in text.lower()
+    assert "seeds as the replicates" in text.lower()
 
 
 def test_partial_store(study, tmp_path):

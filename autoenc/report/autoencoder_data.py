@@ -1,0 +1,347 @@
+"""Collected data of the compression study's report: the done runs with their per-image
+errors, the loaded splits, the caches (keyed by content) and the builder the sections share."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..study.grid import canonical_json
+from ..study.store import Run, atomic_save_npz, atomic_write_json
+from .render import Alert, FigureRef, ReportContext, Section
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..stats import PairedResult
+
+LOSS_A, LOSS_B = "bce", "mse"  # d = A - B per image
+ALTERNATIVE = "less"
+"""One-sided alternative fixed before any run was looked at: d = BCE - MSE < 0, i.e.
+"training with BCE gives lower per-image error", the direction the original study asked
+about. The two-sided test is always reported next to it."""
+ALPHA = 0.05
+EFFECT_WORDS = ((0.1, "negligible"), (0.3, "small"), (0.5, "medium"), (math.inf, "large"))
+"""|rank-biserial| thresholds: < 0.1 negligible, < 0.3 small, < 0.5 medium, else large."""
+N_BOOT_SEED = 200  # bootstrap resamples for per-seed and AE-vs-PCA comparisons (CIs not shown)
+
+
+@dataclass
+class RunRecord:
+    run: Run
+    depth: int
+    latent: int
+    loss: str
+    seed: int
+    per_image: dict[str, np.ndarray]  # "mse", "bce": one value per test image
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.run.metrics
+
+
+@dataclass
+class StudyData:
+    records: list[RunRecord]
+    labels: np.ndarray
+    n_pixels: int
+    alerts: list[Alert] = field(default_factory=list)
+
+    @property
+    def depths(self) -> list[int]:
+        return sorted({r.depth for r in self.records})
+
+    @property
+    def latents(self) -> list[int]:
+        return sorted({r.latent for r in self.records}, reverse=True)  # 400 .. 16, as the original
+
+    @property
+    def losses(self) -> list[str]:
+        return sorted({r.loss for r in self.records})
+
+    @property
+    def cells(self) -> list[tuple[int, int]]:
+        return sorted({(r.depth, r.latent) for r in self.records}, key=lambda c: (c[0], -c[1]))
+
+    def select(self, depth: int | None = None, latent: int | None = None, loss: str | None = None) -> list[RunRecord]:
+        return sorted((r for r in self.records if (depth is None or r.depth == depth)
+                       and (latent is None or r.latent == latent) and (loss is None or r.loss == loss)),
+                      key=lambda r: (r.depth, -r.latent, r.loss, r.seed))
+
+    def seed_mean(self, runs: list[RunRecord], metric: str) -> np.ndarray:
+        return np.mean([r.per_image[metric] for r in runs], axis=0)
+
+
+def _collect(ctx: ReportContext) -> StudyData:
+    records: list[RunRecord] = []
+    alerts: list[Alert] = []
+    labels: np.ndarray | None = None
+    skipped = []
+    n_pixels = 0
+    for run in ctx.results.done:
+        cfg = run.config
+        try:
+            arrays = run.arrays("per_image.npz")
+        except (OSError, ValueError, KeyError) as e:
+            skipped.append(f"run {run.run_id}: per_image.npz unreadable ({e})")
+            continue
+        y = np.asarray(arrays.get("test_labels", np.zeros(len(arrays["test_mse"]), int)))
+        if labels is None:
+            labels = y
+        elif len(y) != len(labels) or not np.array_equal(y, labels):
+            skipped.append(f"run {run.run_id}: evaluated on a different test set ({len(y)} images)")
+            continue
+        m = run.metrics
+        if not n_pixels and m.get("test_mse_mean"):
+            n_pixels = int(round(m["test_sse_mean"] / m["test_mse_mean"]))
+        records.append(RunRecord(
+            run, depth=int(cfg.model.get("depth", 2)), latent=int(cfg.model["latent_size"]),
+            loss=str(cfg.train.get("loss", "mse")), seed=int(cfg.seed),
+            per_image={"mse": np.asarray(arrays["test_mse"], np.float64),
+                       "bce": np.asarray(arrays["test_bce"], np.float64)},
+        ))
+    if skipped:
+        alerts.append(Alert("warning", f"{len(skipped)} done runs left out", "", skipped))
+    return StudyData(records, labels if labels is not None else np.zeros(0, int), n_pixels or 784, alerts)
+
+
+def _effect_word(rb: float) -> str:
+    if not math.isfinite(rb):
+        return "undefined"
+    return next(word for limit, word in EFFECT_WORDS if abs(rb) < limit)
+
+
+def _per_seed_comparisons(data: StudyData, metric: str) -> tuple[dict[tuple[int, int], dict[int, PairedResult]],
+                                                                   list[str]]:
+    """Per cell and seed: the per-image paired description of seed s BCE-trained vs seed s
+    MSE-trained (Wilcoxon, rank-biserial, r, share of wins). Seeds are the replicates; these
+    describe one pair of runs each and are never pooled over seeds."""
+    from ..stats import paired_comparison
+
+    out: dict[tuple[int, int], dict[int, PairedResult]] = {}
+    skipped: list[str] = []
+    for depth, latent in data.cells:
+        a_runs = {r.seed: r for r in data.select(depth, latent, LOSS_A)}
+        b_runs = {r.seed: r for r in data.select(depth, latent, LOSS_B)}
+        common = sorted(a_runs.keys() & b_runs.keys())
+        if not common:
+            have = [loss.upper() for loss, runs in ((LOSS_A, a_runs), (LOSS_B, b_runs)) if runs]
+            what = f"only {have[0]}-trained runs" if len(have) == 1 else "no seed done with both losses"
+            skipped.append(f"depth {depth}, latent {latent}: {what}; not compared")
+            continue
+        out[(depth, latent)] = {s: paired_comparison(a_runs[s].per_image[metric], b_runs[s].per_image[metric],
+                                                     alternative=ALTERNATIVE, n_boot=N_BOOT_SEED) for s in common}
+    return out, skipped
+
+
+def _data_key(ctx: ReportContext, n_test: int) -> str:
+    # "v2": the cache also holds errors of the reconstruction clipped to [0, 1]
+    return hashlib.sha256(f"v2|{canonical_json(ctx.data_settings)}|{n_test}".encode()).hexdigest()[:16]
+
+
+def _pca_errors(ctx: ReportContext, data: StudyData, loaded: _Data) -> dict[int, dict[str, np.ndarray]]:
+    """Per-image test MSE/BCE of PCA with k components (fit on the train split), cached in
+    ``<store>/pca_baseline.npz`` keyed by the data settings."""
+    from ..stats import pca_reconstruction_errors
+
+    path = ctx.store.root / "pca_baseline.npz"
+    key = _data_key(ctx, len(data.labels))
+    cached: dict[str, np.ndarray] = {}
+    if ctx.options.use_cache and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["data_key"]) == key:
+                    cached = {k: z[k] for k in z.files}
+        except Exception:  # noqa: BLE001  (any damage: truncated zip, bad CRC, wrong arrays) -> recompute
+            cached = {}
+    out: dict[int, dict[str, np.ndarray]] = {}
+    changed = False
+    names = ("mse", "bce", "mse_clipped")
+    for k in data.latents:
+        if all(f"k{k}_{n}" in cached and cached[f"k{k}_{n}"].shape == data.labels.shape for n in names):
+            out[k] = {n: cached[f"k{k}_{n}"] for n in names}
+            continue
+        X_train, _ = loaded.train()
+        X_test, _ = loaded.test()
+        if k > min(X_train.shape):
+            continue
+        errors = pca_reconstruction_errors(X_train, X_test, k)
+        clipped = pca_reconstruction_errors(X_train, X_test, k, clip=True)
+        out[k] = {"mse": errors["mse"], "bce": errors["bce"], "mse_clipped": clipped["mse"]}
+        cached.update({f"k{k}_{n}": out[k][n] for n in names})
+        changed = True
+    if changed and ctx.options.use_cache:
+        cached["data_key"] = np.array(key)
+        try:
+            atomic_save_npz(path, **cached)
+        except OSError as e:  # a read-only store still gets its report
+            ctx.log(f"PCA cache not written: {e}")
+    return out
+
+
+class _Data:
+    """Train/test splits loaded once, on first use."""
+
+    def __init__(self, ctx: ReportContext) -> None:
+        self.ctx = ctx
+        self._splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _get(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        if split not in self._splits:
+            with self.ctx.timed("load data"):
+                X, y = self.ctx.load_split(split)
+            X = np.asarray(X)
+            self._splits[split] = (X.reshape(len(X), -1), np.asarray(y).ravel())
+        return self._splits[split]
+
+    def train(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._get("train")
+
+    def test(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._get("test")
+
+
+def _model_run(data: StudyData, depth: int, latent: int, loss: str) -> RunRecord | None:
+    runs = data.select(depth, latent, loss)
+    return min(runs, key=lambda r: r.seed) if runs else None
+
+
+def _mean_std(means: list[float], stds: list[float], digits: str) -> str:
+    return f"{np.mean(means):{digits}} ({np.mean(stds):{digits}})"
+
+
+def _class_names(dataset: str, n: int) -> list[str]:
+    try:
+        from .. import datasets
+
+        names = list(datasets.class_names(dataset))
+        if len(names) >= n:
+            return [str(x) for x in names]
+    except Exception:  # a dataset without names still gets a report
+        pass
+    return [str(i) for i in range(n)]
+
+
+def _stratified(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """A fixed subset of about ``n`` indices with the classes in equal shares (sorted)."""
+    rng = np.random.default_rng(seed)
+    classes = np.unique(y)
+    if n >= len(y):
+        return np.arange(len(y))
+    per = max(1, n // len(classes))
+    picks = [rng.permutation(np.flatnonzero(y == c))[:per] for c in classes]
+    idx = np.concatenate(picks)
+    if len(idx) < n:  # top up from what is left when some classes are small
+        rest = np.setdiff1d(np.arange(len(y)), idx)
+        idx = np.concatenate([idx, rng.permutation(rest)[: n - len(idx)]])
+    return np.sort(idx[:n])
+
+
+def _encode(run: RunRecord, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    model = run.run.load_model()
+    if hasattr(model, "eval"):
+        model.eval()
+    codes, recon = [], []
+    for i in range(0, len(X), 2048):
+        z = model.encode(X[i: i + 2048])
+        codes.append(np.asarray(z))
+        recon.append(np.asarray(model.decode(z)))
+    return np.concatenate(codes), np.concatenate(recon)
+
+
+def _cached_json(ctx: ReportContext, name: str) -> dict[str, Any]:
+    path = ctx.cache_path(name)
+    if ctx.options.use_cache and path.is_file():
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # damaged: rebuilt and overwritten
+            return {}
+        return value if isinstance(value, dict) else {}
+    return {}
+
+
+def _model_key(run: RunRecord) -> str:
+    """The content of a run's trained model (its checksum from the DONE marker, else computed):
+    caches keyed by it can never show a deleted or retrained model's numbers."""
+    from ..study.store import DONE, sha256_file
+
+    try:
+        listed = json.loads((run.run.path / DONE).read_text(encoding="utf-8"))["files"]["model.npz"]
+        if isinstance(listed, str) and len(listed) == 64:
+            return listed[:24]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return sha256_file(run.run.path / "model.npz")[:24]
+
+
+def _save_json(ctx: ReportContext, name: str, obj: dict[str, Any]) -> None:
+    if ctx.options.use_cache:
+        try:
+            atomic_write_json(ctx.cache_path(name), obj)
+        except OSError as e:
+            ctx.log(f"cache {name} not written: {e}")
+
+
+def _tsne_cached(ctx: ReportContext, key: str, train_X: np.ndarray,
+                 test_X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from ..viz import tsne_embed
+
+    path = ctx.cache_path(f"tsne-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz")
+    if ctx.options.use_cache and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["key"]) == key and z["train"].shape == (len(train_X), 2) \
+                        and z["test"].shape == (len(test_X), 2) and np.isfinite(z["train"]).all():
+                    return z["train"], z["test"]
+        except Exception:  # noqa: BLE001  (any damage: truncated zip, bad CRC, wrong arrays) -> recompute
+            pass
+    train_emb, test_emb = tsne_embed(train_X, test_X, n_jobs=ctx.options.n_jobs, seed=0)
+    assert test_emb is not None
+    if ctx.options.use_cache:
+        try:
+            atomic_save_npz(path, train=train_emb, test=test_emb, key=np.array(key))
+        except OSError as e:
+            ctx.log(f"t-SNE cache not written: {e}")
+    return train_emb, test_emb
+
+
+class _Builder:
+    """Holds the intermediate results while the sections are written, in reading order."""
+
+    def __init__(self, ctx: ReportContext) -> None:
+        self.ctx = ctx
+        self.alerts: list[Alert] = []
+        self.dataset = str(ctx.data_settings.get("dataset", ""))
+        self.loaded = _Data(ctx)
+
+    def optional(self, title: str, fn: Callable[[], Section]) -> Section:
+        """A section that needs the data or the models: on failure, say so instead of failing."""
+        try:
+            with self.ctx.timed(title):
+                return fn()
+        except Exception as e:  # the rest of the report is still worth having
+            self.alerts.append(Alert("warning", f"section “{title}” not produced",
+                                     f"{type(e).__name__}: {e}"))
+            return Section(title, paragraphs=[f"Not produced: {type(e).__name__}: {e}"])
+
+    def fig(self, fig: Figure, name: str, caption: str, dpi: int | None = None) -> FigureRef:
+        return self.ctx.figure(fig, name, caption, dpi=dpi or 100)
+
+
+def _unit(values: list[float]) -> tuple[float, str]:
+    """A power of ten that brings small differences to readable tick labels, and its label."""
+    top = max((abs(v) for v in values if math.isfinite(v)), default=0.0)
+    if top == 0 or top >= 0.01:
+        return 1.0, ""
+    exponent = int(math.floor(math.log10(top)))
+    return 10.0 ** -exponent, f" (×1e{exponent})"
