@@ -75,25 +75,17 @@ def seeds_for_power(dz: float, *, alpha: float = 0.05, power: float = 0.8, max_s
     (mean / sd of the per-seed differences) with ``power`` at level ``alpha``
     (``statsmodels.stats.power.TTestPower``). ``inf`` when the effect is 0 or undefined or
     beyond ``max_seeds``; ``2`` is the floor of a t-test."""
-    import statsmodels.tools.sm_exceptions  # noqa: F401  (imported first: it installs its own warning filters)
     from statsmodels.stats.power import TTestPower
 
     if math.isinf(dz):  # identical nonzero differences: the t-test's floor
         return 2.0
     if not math.isfinite(dz) or dz == 0:
         return math.inf
-    import warnings
-
-    try:
-        with warnings.catch_warnings():  # no root: reported as inf below, not as a console warning
-            warnings.simplefilter("ignore")
-            n = TTestPower().solve_power(effect_size=abs(dz), alpha=alpha, power=power, alternative="two-sided")
-    except (ValueError, RuntimeError):  # no root below the solver's bound
-        return math.inf
-    n = float(np.ravel(n)[0])
-    if not math.isfinite(n) or n > max_seeds:
-        return math.inf
-    return float(max(2, math.ceil(n)))
+    # the power of every n from 2 to max_seeds at once: robust where a root finder fails (huge effects)
+    n = np.arange(2, max_seeds + 1)
+    powers = TTestPower().power(effect_size=abs(dz), nobs=n, alpha=alpha, alternative="two-sided")
+    enough = np.flatnonzero(np.asarray(powers) >= power)
+    return float(n[enough[0]]) if enough.size else math.inf
 
 
 def stratified_sign_flip(
