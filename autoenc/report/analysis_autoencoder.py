@@ -177,10 +177,6 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
             "difference between losses is smaller than the spread between seeds.",
             [f"depth {c.depth}, latent {c.latent}: r = " + ", ".join(f"{100 * v:+.2f}%" for v in c.differences.values())
              for c in disagree]))
-    not_converged = runs[runs.converged != True]  # noqa: E712
-    if len(not_converged):
-        b.alerts.append(Alert("warning", f"{len(not_converged)} of {len(runs)} runs do not meet the convergence rule",
-                              "Their results hold for the stated budget only; see the Convergence section."))
 
     pca: dict[int, dict[str, np.ndarray]] = {}
     try:

@@ -281,7 +281,7 @@ def _figures(b: Any, data: Any, ae: dict, pca: dict, jpeg: list, webp: list) -> 
                     ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), color=colours[depth], alpha=0.15, lw=0)
             if k in pca:
                 ax.plot([p["bpp"] for p in pca[k]], [p[quality] for p in pca[k]], color="0.3", ls=":", marker="s",
-                        ms=3, label=f"PCA (k={k})")
+                        ms=3, label="PCA (same k), same codec")
             for pts, name, colour in ((jpeg, "JPEG", "#a6761d"), (webp, "WebP", "#e6ab02")):
                 ax.plot([p["bpp"] for p in pts], [p[quality] for p in pts], color=colour, marker="^", ms=3,
                         label=f"{name} (files)")
