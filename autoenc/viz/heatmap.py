@@ -73,6 +73,9 @@ def error_heatmaps(
         sns.heatmap(tables[loss].astype(float), ax=ax, cmap=cmap, vmin=vmin, vmax=vmax, annot=True, fmt=fmt,
                     annot_kws={"fontsize": 8}, cbar=False, linewidths=0.5, linecolor="white")
         image = ax.collections[0]
+        grid = tables[loss].to_numpy(dtype=float)
+        for i, j in zip(*np.nonzero(~np.isfinite(grid)), strict=True):  # seaborn leaves missing cells blank
+            ax.text(j + 0.5, i + 0.5, "–", ha="center", va="center", fontsize=8, color="black")
         ax.set_xlabel("latent size")
         ax.set_ylabel("depth")
         ax.tick_params(axis="y", rotation=0)

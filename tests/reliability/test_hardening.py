@@ -201,7 +201,9 @@ def test_an_interrupted_force_sweep_loses_nothing_and_continues(tmp_path, monkey
 def test_studies_are_found_from_the_package_anywhere(tmp_path, monkeypatch):
     from autoenc.study.spec import find_study, studies_dir
 
-    monkeypatch.delenv("AUTOENC_STUDIES_DIR", raising=False)
+    # set, then removed: monkeypatch restores "unset" after the test even though main() sets it again
+    monkeypatch.setenv("AUTOENC_STUDIES_DIR", "placeholder")
+    monkeypatch.delenv("AUTOENC_STUDIES_DIR")
     monkeypatch.chdir(tmp_path)
     assert (studies_dir() / "fashion_ae.toml").is_file()
     assert find_study("fashion_ae").name == "fashion_ae.toml"
