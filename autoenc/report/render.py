@@ -424,8 +424,12 @@ class ReportContext:
                     for artist in ax.collections:
                         if len(getattr(artist, "get_offsets", lambda: [])()) > 500:
                             artist.set_rasterized(True)
+                import matplotlib
+
                 vbuf = io.BytesIO()
-                fig.savefig(vbuf, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
+                # a fixed salt for the SVG element ids: the same figure gives the same file
+                with matplotlib.rc_context({"svg.hashsalt": "autoenc"}):
+                    fig.savefig(vbuf, format=fmt, dpi=dpi, metadata={"Date": None} if fmt == "svg" else None)
                 vector = vbuf.getvalue()
         finally:
             if "matplotlib.pyplot" in sys.modules:
