@@ -420,9 +420,12 @@ class ReportContext:
         try:
             fig.savefig(buf, format="png", dpi=dpi)
             if fmt != "none":
-                for ax in fig.axes:  # dense scatters stay pixels inside the vector file (size)
+                for ax in fig.axes:  # dense scatters, meshes and filled contours stay pixels (file size)
                     for artist in ax.collections:
-                        if len(getattr(artist, "get_offsets", lambda: [])()) > 500:
+                        n_points = len(getattr(artist, "get_offsets", lambda: [])())
+                        n_paths = len(getattr(artist, "get_paths", lambda: [])())
+                        vertices = sum(len(p.vertices) for p in getattr(artist, "get_paths", lambda: [])())
+                        if n_points > 500 or n_paths > 200 or vertices > 5000:
                             artist.set_rasterized(True)
                 import matplotlib
 
