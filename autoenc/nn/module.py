@@ -178,13 +178,7 @@ def module_from_config(config: Mapping[str, Any]) -> Module:
     """Rebuild a module (without trained weights) from ``Module.to_config()`` output."""
     name = config.get("type")
     cls = MODULE_REGISTRY.get(str(name))
-    if cls is None:
-        # Model classes outside autoenc.nn register when their package is imported.
-        import importlib
-
-        importlib.import_module("autoenc.models")
-        cls = MODULE_REGISTRY.get(str(name))
-    if cls is None:
+    if cls is None:  # model classes outside autoenc.nn register when their package is imported
         raise ValueError(f"unknown module type {name!r} in saved architecture")
     # Containers get their children positionally, then their own arguments.
     children = [module_from_config(c) for c in config.get("children", [])]
