@@ -99,9 +99,9 @@ class Linear(Module):
         return out
 
     def backward_update_gradient(self, input: np.ndarray, delta: np.ndarray) -> None:
-        self.weight.grad += input.T @ delta
+        self.weight.add_matmul(input.T, delta)
         if self.bias:
-            self._parameters["bias"].grad += delta.sum(axis=0)
+            self._parameters["bias"].add_sum(delta)
 
     def backward_delta(self, input: np.ndarray, delta: np.ndarray) -> np.ndarray:
         return delta @ self.weight.data.T
@@ -204,10 +204,9 @@ class Conv1D(Module):
 
     def backward_update_gradient(self, input: np.ndarray, delta: np.ndarray) -> None:
         d2 = delta.reshape(-1, self.chan_out)
-        w = self._parameters["weight"]
-        w.grad += (self._cols(input).T @ d2).reshape(w.data.shape)
+        self._parameters["weight"].add_matmul(self._cols(input).T, d2)
         if self.bias:
-            self._parameters["bias"].grad += d2.sum(axis=0)
+            self._parameters["bias"].add_sum(d2)
 
     def backward_delta(self, input: np.ndarray, delta: np.ndarray) -> np.ndarray:
         n, n_out = delta.shape[0], delta.shape[1]

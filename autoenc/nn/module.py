@@ -17,17 +17,55 @@ class Parameter:
     """A trainable array and its gradient (same shape and dtype).
 
     Optimizers update ``data`` in place from ``grad``; backward passes *add* to ``grad``.
+    ``zero()`` zeroes the gradient lazily: the first layer to write it after that stores its
+    product straight into the buffer (``add_matmul``, ``add_sum``) instead of zero-filling and
+    adding a temporary, and reading ``grad`` before any write gives zeros, as ``fill(0)`` would.
     """
 
-    __slots__ = ("data", "grad")
+    __slots__ = ("data", "_grad", "_zeroed")
 
     def __init__(self, data: np.ndarray) -> None:
         self.data = data
-        self.grad = np.zeros_like(data)
+        self._grad = np.zeros_like(data)
+        self._zeroed = False  # True: the gradient is zero, whatever _grad holds
+
+    @property
+    def grad(self) -> np.ndarray:
+        if self._zeroed:
+            self._grad.fill(0)
+            self._zeroed = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: np.ndarray) -> None:
+        self._grad, self._zeroed = value, False
 
     @property
     def shape(self) -> tuple[int, ...]:
         return self.data.shape
+
+    def zero(self) -> None:
+        """Set the gradient to zero (lazily: see the class docstring)."""
+        self._zeroed = True
+
+    def add_matmul(self, a: np.ndarray, b: np.ndarray) -> None:
+        """``grad += a @ b`` (reshaped to the gradient's shape); written in place after ``zero()``."""
+        if self._zeroed:
+            out = self._grad.reshape(a.shape[0], b.shape[1])
+            np.matmul(a, b, out=out)
+            if not np.shares_memory(out, self._grad):  # pragma: no cover - reshape of a non-contiguous grad
+                self._grad[...] = out.reshape(self._grad.shape)
+            self._zeroed = False
+        else:
+            self._grad += (a @ b).reshape(self._grad.shape)
+
+    def add_sum(self, a: np.ndarray, axis: int = 0) -> None:
+        """``grad += a.sum(axis)``; written in place after ``zero()``."""
+        if self._zeroed:
+            np.sum(a, axis=axis, out=self._grad)
+            self._zeroed = False
+        else:
+            self._grad += a.sum(axis=axis)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
@@ -71,7 +109,7 @@ class Module:
 
     def zero_grad(self) -> None:
         for p in self.parameters():
-            p.grad.fill(0)
+            p.zero()
 
     # --- parameters and state -------------------------------------------------------
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .losses import BCELoss, Loss
+from .kernels import adam_update
+from .losses import BCELoss, Loss, MSELoss
 from .module import Module, Parameter
 
 
@@ -30,13 +31,34 @@ class Optimizer:
         # set by an LRScheduler built on this optimizer: its state is saved with the optimizer's
         self.scheduler: Any = None
         self._pending_scheduler_state: dict[str, Any] | None = None
-        self.state: dict[str, list[np.ndarray]] = {
-            name: [np.zeros_like(p.data) for p in self.params] for name in self.state_names
-        }
+        # One contiguous buffer for all parameters, one for their gradients and one per state
+        # array, the Parameters holding views: an update is a dozen NumPy calls over the whole
+        # model instead of a dozen per parameter (same element-wise operations, same numbers).
+        self._flat = _FlatBuffers.build(self.params)
+        self.state: dict[str, list[np.ndarray]] = {}
+        self._flat_state: dict[str, np.ndarray] = {}
+        for name in self.state_names:
+            if self._flat is not None:
+                buf = np.zeros_like(self._flat.data)
+                self._flat_state[name] = buf
+                self.state[name] = self._flat.split(buf)
+            else:
+                self.state[name] = [np.zeros_like(p.data) for p in self.params]
+
+    def _buffers(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The flat (data, grad) buffers while every Parameter still views them, else None
+        (a parameter replaced since, e.g. by ``Module.astype``: the per-parameter path runs)."""
+        flat = self._flat
+        if flat is None or not flat.intact(self.params):
+            return None
+        for p in self.params:
+            p.grad  # noqa: B018 - materialise lazily zeroed gradients (a parameter no backward touched)
+        return flat.data, flat.grad
 
     def zero_grad(self) -> None:
+        """Zero every gradient (lazily: the next backward pass writes instead of adding)."""
         for p in self.params:
-            p.grad.fill(0)
+            p.zero()
 
     def step(self) -> None:
         raise NotImplementedError
@@ -109,7 +131,12 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         self.step_count += 1
-        for p, buf in zip(self.params, self.state["momentum_buffer"], strict=True):
+        buffers = self._buffers()
+        if buffers is not None:
+            items = [(_Flat(*buffers), self._flat_state["momentum_buffer"])]
+        else:
+            items = list(zip(self.params, self.state["momentum_buffer"], strict=True))
+        for p, buf in items:
             g = p.grad
             if self.weight_decay:
                 g = g + self.weight_decay * p.data
@@ -143,7 +170,8 @@ class Adam(Optimizer):
     ) -> None:
         super().__init__(params, lr)
         self.betas, self.eps, self.weight_decay = (float(betas[0]), float(betas[1])), eps, weight_decay
-        self._scratch = [np.empty_like(p.data) for p in self.params]
+        self._scratch: list[np.ndarray] | None = None
+        self._flat_scratch: np.ndarray | None = None
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
@@ -156,28 +184,64 @@ class Adam(Optimizer):
         c2 = np.sqrt(1 - b2**t)
         step_size = self.lr * c2 / (1 - b1**t)
         eps = self.eps * c2
-        state = zip(self.params, self.state["exp_avg"], self.state["exp_avg_sq"], self._scratch, strict=True)
-        for p, m, v, tmp in state:
-            g = p.grad
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
-            # m += (1 - b1) * (g - m); v += (1 - b2) * (g*g - v), all in place
-            np.subtract(g, m, out=tmp)
-            tmp *= 1 - b1
-            m += tmp
-            np.multiply(g, g, out=tmp)
-            tmp -= v
-            tmp *= 1 - b2
-            v += tmp
-            np.sqrt(v, out=tmp)
-            tmp += eps
-            np.divide(m, tmp, out=tmp)
-            tmp *= step_size
-            p.data -= tmp
+        buffers = self._buffers()
+        if buffers is not None:  # the whole model in one call (one compiled pass with numba)
+            if self._flat_scratch is None:
+                self._flat_scratch = np.empty_like(buffers[0])
+            items: Any = [(*buffers, self._flat_state["exp_avg"], self._flat_state["exp_avg_sq"],
+                           self._flat_scratch)]
+        else:
+            if self._scratch is None:
+                self._scratch = [np.empty_like(p.data) for p in self.params]
+            items = [(p.data, p.grad, m, v, tmp) for p, m, v, tmp in zip(
+                self.params, self.state["exp_avg"], self.state["exp_avg_sq"], self._scratch, strict=True)]
+        for data, grad, m, v, tmp in items:
+            adam_update(data, grad, m, v, tmp, b1, b2, self.weight_decay, eps, step_size)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.betas = (float(self.betas[0]), float(self.betas[1]))
+
+
+class _Flat:
+    """The whole model as one pseudo-parameter (flat data and grad views) for the update loops."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data: np.ndarray, grad: np.ndarray) -> None:
+        self.data, self.grad = data, grad
+
+
+class _FlatBuffers:
+    """Contiguous data and gradient buffers that the optimizer's Parameters view."""
+
+    def __init__(self, data: np.ndarray, grad: np.ndarray, params: list[Parameter]) -> None:
+        self.data, self.grad = data, grad
+        self.shapes = [p.data.shape for p in params]
+        self.offsets = np.cumsum([0] + [p.data.size for p in params]).tolist()
+        self.data_views = self.split(data)
+        self.grad_views = self.split(grad)
+        for p, d, g in zip(params, self.data_views, self.grad_views, strict=True):
+            p.data, p.grad = d, g
+
+    @classmethod
+    def build(cls, params: list[Parameter]) -> _FlatBuffers | None:
+        """Move ``params`` into flat buffers; None when they cannot share one (mixed dtypes,
+        non-float arrays, or a Parameter listed twice, whose updates must stay separate)."""
+        dtypes = {p.data.dtype for p in params}
+        if len(dtypes) != 1 or next(iter(dtypes)).kind != "f" or len({id(p) for p in params}) != len(params):
+            return None
+        data = np.concatenate([p.data.ravel() for p in params])
+        grad = np.concatenate([np.asarray(p.grad, dtype=data.dtype).ravel() for p in params])
+        return cls(data, grad, params)
+
+    def split(self, buf: np.ndarray) -> list[np.ndarray]:
+        return [buf[a:b].reshape(shape) for a, b, shape in zip(self.offsets[:-1], self.offsets[1:], self.shapes,
+                                                                  strict=True)]
+
+    def intact(self, params: list[Parameter]) -> bool:
+        return all(p.data is d and p._grad is g for p, d, g in zip(params, self.data_views, self.grad_views,
+                                                                     strict=True))
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
@@ -200,6 +264,9 @@ def output_gradient(net: Module, loss: Loss, y: np.ndarray, yhat: np.ndarray) ->
 
     if isinstance(loss, BCELoss) and isinstance(net.final_module(), Sigmoid) and net.final_module() is not net:
         return loss.grad_wrt_logits(y, yhat), 1
+    # MSE after a Sigmoid: both backward passes in one (exact types: a subclass may change either)
+    if type(loss) is MSELoss and type(net.final_module()) is Sigmoid and net.final_module() is not net:
+        return loss.grad_through_sigmoid(y, yhat), 1
     return loss.backward(y, yhat), 0
 
 

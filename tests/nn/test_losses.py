@@ -258,7 +258,15 @@ def test_no_fusion_without_final_sigmoid_or_with_other_loss():
     X = np.random.default_rng(0).normal(size=(4, 3))
     y = np.random.default_rng(1).uniform(size=(4, 2))
     yhat = net.forward(X)
-    assert output_gradient(net, MSELoss(), y, yhat)[1] == 0
+    # MSE after a Sigmoid fuses both backward passes, bit for bit what the chain computes
+    delta, skip = output_gradient(net, MSELoss(), y, yhat)
+    assert skip == 1
+    np.testing.assert_array_equal(delta, net.modules[-1].backward_delta(net._inputs[-1], MSELoss().backward(y, yhat)))
+
+    class MyMSE(MSELoss):  # a subclass may change the gradient: no fusion
+        pass
+
+    assert output_gradient(net, MyMSE(), y, yhat)[1] == 0
     net2 = Sequential(Linear(3, 2, dtype=np.float64, seed=0))
     assert output_gradient(net2, BCELoss(), y, np.clip(net2.forward(X), 0.1, 0.9))[1] == 0
     # A bare Sigmoid has no logits input to fuse into.

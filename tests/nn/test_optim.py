@@ -92,8 +92,9 @@ def test_adam_matches_reference(kwargs):
 def test_adam_float32_in_place():
     params = _params(np.float32)
     start = [p.data.copy() for p in params]
+    opt = Adam(params, lr=0.01)  # moves the parameters into its flat buffer (values kept)
     arrays = [p.data for p in params]
-    got = _run(Adam(params, lr=0.01), params)
+    got = _run(opt, params)
     assert all(p.data is a and a.dtype == np.float32 for p, a in zip(params, arrays, strict=True))
     for a, b in zip(got, reference_adam(start, 0.01), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,147 @@
+"""Compiled element-wise kernels for the hot loops (numba), with NumPy as the fallback.
+
+Adam's update is a dozen element-wise passes in NumPy; over a model's flat buffers it is
+memory-bound and was a quarter of a training step. The numba kernel does the same float
+operations in the same order in one pass, so both paths give bit-identical weights
+(tests/nn/test_kernels.py checks it): the kernel rounds to float32 where NumPy >= 2 rounds
+(a Python float scalar acts as float32, a ``np.float64`` scalar computes in float64 and the
+in-place result is cast back), never uses fused multiply-add, and reads the same inputs.
+
+numba is a dependency; if it cannot be imported (a platform without wheels) or
+``AUTOENC_NUMBA=0`` is set, the NumPy path runs with the same results, only slower.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+_KERNELS: dict[str, Callable[..., Any]] | None = None
+
+
+def numba_enabled() -> bool:
+    """Whether the compiled kernels are used (numba importable and not disabled)."""
+    return bool(_kernels())
+
+
+def _kernels() -> dict[str, Callable[..., Any]]:
+    global _KERNELS
+    if _KERNELS is not None:
+        return _KERNELS
+    _KERNELS = {}
+    if os.environ.get("AUTOENC_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
+        return _KERNELS
+    try:
+        import numba
+    except ImportError:  # optional at run time: the NumPy path gives the same numbers
+        return _KERNELS
+    jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
+
+    @jit
+    def adam(p, g, m, v, c1, c2, wd, use_wd, eps, step):  # pragma: no cover - compiled
+        # c1 = 1 - beta1, c2 = 1 - beta2, wd: same dtype as p (NumPy's weak Python-float
+        # scalars); eps, step: float64 (NumPy's np.float64 scalars), rounded back like NumPy's
+        # in-place operations.
+        for i in range(p.size):
+            gi = g[i]
+            if use_wd:
+                gi = gi + wd * p[i]
+            mi = m[i] + (gi - m[i]) * c1
+            m[i] = mi
+            vi = v[i] + (gi * gi - v[i]) * c2
+            v[i] = vi
+            denom = p.dtype.type(np.sqrt(vi) + eps)
+            p[i] = p[i] - p.dtype.type((mi / denom) * step)
+
+    @jit
+    def mse_sigmoid(yhat, y, a, b, out):  # pragma: no cover - compiled
+        # MSELoss gradient ((yhat - y) * a * b) through the Sigmoid that produced yhat:
+        # times yhat, times (1 - yhat), rounded after every operation as NumPy does.
+        one = yhat.dtype.type(1)
+        for i in range(yhat.size):
+            s = yhat[i]
+            out[i] = (((s - y[i]) * a) * b * s) * (one - s)
+
+    @jit
+    def relu_backward(x, delta, out):  # pragma: no cover - compiled
+        zero, one = delta.dtype.type(0), delta.dtype.type(1)
+        for i in range(x.size):
+            out[i] = delta[i] * (one if x[i] > 0 else zero)
+
+    _KERNELS.update(adam=adam, mse_sigmoid=mse_sigmoid, relu_backward=relu_backward)
+    return _KERNELS
+
+
+def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:
+    """1-D views of same-dtype C-contiguous float arrays (what the kernels take), else None."""
+    dtype = arrays[0].dtype
+    if dtype.kind != "f" or any(a.dtype != dtype or not a.flags.c_contiguous for a in arrays):
+        return None
+    return [a.reshape(-1) for a in arrays]
+
+
+def mse_sigmoid_grad(yhat: np.ndarray, y: np.ndarray, scale: float, batch_scale: float | None) -> np.ndarray:
+    """dL/dlogits of ``MSELoss`` after a final ``Sigmoid`` (``yhat`` = the sigmoid's output):
+    ``(yhat - y) * scale [* batch_scale] * yhat * (1 - yhat)``, as the two backward passes compute it."""
+    kernel = _kernels().get("mse_sigmoid")
+    if kernel is not None and batch_scale is not None and yhat.shape == np.shape(y):
+        flat = _flat(yhat, np.asarray(y))
+        if flat is not None:
+            out = np.empty_like(yhat)
+            t = yhat.dtype.type
+            kernel(flat[0], flat[1], t(scale), t(batch_scale), out.reshape(-1))
+            return out
+    g = yhat - y
+    g *= scale
+    if batch_scale is not None:
+        g *= batch_scale
+    g *= yhat
+    g *= np.subtract(1, yhat)
+    return g
+
+
+def relu_backward(x: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """``delta * (x > 0)`` (the mask multiplied, so NaN and -0.0 propagate as in NumPy)."""
+    kernel = _kernels().get("relu_backward")
+    if kernel is not None and x.shape == delta.shape:
+        flat = _flat(x, delta)
+        if flat is not None:
+            out = np.empty_like(delta)
+            kernel(flat[0], flat[1], out.reshape(-1))
+            return out
+    return delta * (x > 0)
+
+
+def adam_update(
+    p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, tmp: np.ndarray,
+    beta1: float, beta2: float, weight_decay: float, eps: Any, step_size: Any,
+) -> None:
+    """One Adam update in place on 1-D float arrays (parameters, gradient, moments).
+
+    ``eps`` and ``step_size`` carry the bias corrections (``Adam.step``); ``tmp`` is scratch
+    space of ``p``'s shape for the NumPy path.
+    """
+    kernel = _kernels().get("adam")
+    if kernel is not None and p.ndim == 1 and all(a.flags.c_contiguous for a in (p, g, m, v)):
+        t = p.dtype.type
+        kernel(p, g, m, v, t(1 - beta1), t(1 - beta2), t(weight_decay), bool(weight_decay),
+               np.float64(eps), np.float64(step_size))
+        return
+    if weight_decay:
+        g = g + weight_decay * p
+    # m += (1 - b1) * (g - m); v += (1 - b2) * (g*g - v), all in place
+    np.subtract(g, m, out=tmp)
+    tmp *= 1 - beta1
+    m += tmp
+    np.multiply(g, g, out=tmp)
+    tmp -= v
+    tmp *= 1 - beta2
+    v += tmp
+    np.sqrt(v, out=tmp)
+    tmp += np.float64(eps)  # float64 scalars: computed in float64, rounded back (NumPy >= 2)
+    np.divide(m, tmp, out=tmp)
+    tmp *= np.float64(step_size)
+    p -= tmp
