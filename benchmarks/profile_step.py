@@ -6,7 +6,10 @@ USPS MLPs, the Conv1D network on USPS), batch 128, float32, Adam, it times in on
 - the phases of ``autoenc.nn``'s step: zero_grad, forward, loss (value + output gradient),
   backward, optimizer (ms per step, median of ``--steps`` steps after a warm-up);
 - the sgemm bound: the same matrix products, on the same shapes, with nothing else
-  (the step cannot be faster than that), and the step's share of it.
+  (the step cannot be faster than that), and the step's share of it;
+- the same network as a plain PyTorch loop (``torch.nn`` layers, same loss, ``torch.optim.Adam``,
+  ``torch.set_num_threads`` = the BLAS threads) when torch is installed (``pip install
+  torch==2.13.0``, the CPU wheel), and the ratio autoenc / PyTorch.
 
 Usage::
 
@@ -142,6 +145,54 @@ def profile(net: object, loss: object, shape: tuple[int, ...], target: str, step
     return out
 
 
+def torch_step(net: object, loss: object, shape: tuple[int, ...], target: str, steps: int) -> float | None:
+    """Median seconds per training step of the same network in PyTorch (None without torch)."""
+    try:
+        import torch
+        from torch import nn
+    except ImportError:
+        return None
+    from autoenc.nn import Conv1D, Flatten, Linear, MaxPool1D, MSELoss, ReLU, Sigmoid, TanH
+
+    layers: list[nn.Module] = []
+    for _, m in net.named_modules():  # type: ignore[attr-defined]
+        if isinstance(m, Linear):
+            layers.append(nn.Linear(m.in_features, m.out_features))
+        elif isinstance(m, Conv1D):  # channels first in torch: (N, C, L)
+            layers.append(nn.Conv1d(m.chan_in, m.chan_out, m.k_size, m.stride))
+        elif isinstance(m, MaxPool1D):
+            layers.append(nn.MaxPool1d(m.k_size, m.stride))
+        elif isinstance(m, Flatten):
+            layers.append(nn.Flatten())
+        elif isinstance(m, ReLU):
+            layers.append(nn.ReLU())
+        elif isinstance(m, Sigmoid):
+            layers.append(nn.Sigmoid())
+        elif isinstance(m, TanH):
+            layers.append(nn.Tanh())
+    model = nn.Sequential(*layers)
+    if target == "labels":
+        criterion: nn.Module = nn.CrossEntropyLoss()
+    else:
+        criterion = nn.MSELoss() if isinstance(loss, MSELoss) else nn.BCELoss()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand((BATCH * 8, *shape[::-1]), generator=g)  # (N, 1, L) for the convolution
+    y = X.reshape(len(X), -1) if target == "self" else torch.randint(0, 10, (len(X),), generator=g)
+    times = []
+    for s in range(steps + 20):
+        i = (s % 8) * BATCH
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        value = criterion(model(X[i : i + BATCH]), y[i : i + BATCH])
+        value.backward()
+        opt.step()
+        value.item()
+        if s >= 20:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="BLAS thread counts (default 1 2)")
@@ -153,13 +204,20 @@ def main(argv: list[str] | None = None) -> int:
 
     load = os.getloadavg()[0]
     print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, load average {load:.2f}, batch {BATCH}, float32, Adam")
-    cols = ["zero_grad", "forward", "loss", "backward", "optimizer", "step", "sgemm", "share"]
+    cols = ["zero_grad", "forward", "loss", "backward", "optimizer", "step", "sgemm", "share", "torch", "ratio"]
     sep = " | " if args.markdown else "  "
     header = sep.join([f"{'network':<26}", "thr", *[f"{c:>9}" for c in cols]])
     print(("| " + header + " |") if args.markdown else header)
     if args.markdown:
         print("|" + "|".join(["---"] * (len(cols) + 2)) + "|")
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("torch not installed: no PyTorch columns (pip install torch==2.13.0)")
     for threads in args.threads:
+        if torch is not None:
+            torch.set_num_threads(threads)
         with threadpool_limits(limits=threads):
             for name, net, loss, shape, target in networks():
                 if args.only and args.only not in name:
@@ -168,9 +226,15 @@ def main(argv: list[str] | None = None) -> int:
                 bound = sgemm_bound(net, args.steps)
                 cells = [f"{1e3 * p[c]:>9.3f}" for c in cols[:6]]
                 cells += [f"{1e3 * bound:>9.3f}", f"{100 * bound / p['step']:>8.0f}%"]
+                ref = torch_step(net, loss, shape, target, args.steps)
+                if ref is None:
+                    cells += [f"{'-':>9}", f"{'-':>9}"]
+                else:
+                    cells += [f"{1e3 * ref:>9.3f}", f"{p['step'] / ref:>9.2f}"]
                 line = sep.join([f"{name:<26}", f"{threads:>3}", *cells])
                 print(("| " + line + " |") if args.markdown else line, flush=True)
-    print(f"ms per step (median); share = sgemm bound / step. Load average at the end {os.getloadavg()[0]:.2f}")
+    print(f"ms per step (median); share = sgemm bound / step; ratio = autoenc step / PyTorch step. "
+          f"Load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 
 
