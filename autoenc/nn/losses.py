@@ -63,6 +63,11 @@ class Loss:
             raise ValueError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}, got {red!r}")
         return red
 
+    def floor(self, y: np.ndarray) -> float:
+        """The least mean loss any prediction can reach on targets ``y`` (0 for most losses);
+        convergence is judged on the loss above it."""
+        return 0.0
+
     def _per_sample(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -109,6 +114,13 @@ class BCELoss(Loss):
 
     def _clip(self, yhat: np.ndarray) -> np.ndarray:
         return np.clip(yhat, self.eps, 1 - self.eps)
+
+    def floor(self, y: np.ndarray) -> float:
+        """The targets' own mean entropy (BCE is least at ``yhat = y``): > 0 for grey levels."""
+        y = np.asarray(y)
+        if y.ndim != 2 or y.dtype.kind != "f" or len(y) == 0:
+            return 0.0
+        return float(self._per_sample(y, y).mean())
 
     def _per_sample(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
         p = self._clip(yhat)

@@ -208,7 +208,8 @@ class ReduceLROnPlateau(LRScheduler):
 
 
 def get_scheduler(name: str, optimizer: Optimizer, *, epochs: int, lr_decay: float = 1.0, warmup_epochs: int = 0,
-                  plateau_factor: float = 0.5, plateau_patience: int = 3) -> LRScheduler:
+                  plateau_factor: float = 0.5, plateau_patience: int = 3,
+                  plateau_threshold: float = 1e-4) -> LRScheduler:
     """The scheduler a study file names (``train.lr_schedule``): ``constant`` (with
     ``lr_decay != 1`` an exponential decay), ``exponential``, ``cosine`` or ``plateau``."""
     if name == "constant":
@@ -218,5 +219,6 @@ def get_scheduler(name: str, optimizer: Optimizer, *, epochs: int, lr_decay: flo
     if name == "cosine":
         return CosineAnnealingLR(optimizer, epochs, warmup_epochs=warmup_epochs)
     if name == "plateau":
-        return ReduceLROnPlateau(optimizer, factor=plateau_factor, patience=plateau_patience)
+        return ReduceLROnPlateau(optimizer, factor=plateau_factor, patience=plateau_patience,
+                                 threshold=plateau_threshold)
     raise ValueError(f"unknown lr_schedule {name!r}; use constant, exponential, cosine or plateau")

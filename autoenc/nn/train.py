@@ -22,7 +22,7 @@ CONVERGENCE_TOLERANCE = 0.005
 
 
 def converged(losses: Sequence[float], stopped_early: bool = False, *, window: int = CONVERGENCE_WINDOW,
-              tolerance: float = CONVERGENCE_TOLERANCE) -> bool:
+              tolerance: float = CONVERGENCE_TOLERANCE, floor: float = 0.0) -> bool:
     """Whether a loss curve has reached its plateau (the rule every task reports).
 
     Parameters
@@ -34,13 +34,18 @@ def converged(losses: Sequence[float], stopped_early: bool = False, *, window: i
     window, tolerance
         The plateau is ``window`` epochs whose best improves on the earlier best by less than
         ``tolerance`` (relative). A curve shorter than ``window + 1`` epochs cannot show one.
+    floor
+        The least value the loss can take on these targets (``Loss.floor``): the relative
+        improvement is measured on the loss above it. BCE on grey-level images never falls below
+        the pixels' own entropy (about 0.24 on Fashion-MNIST), so measured on the raw loss every
+        BCE run would look converged long before it is.
 
     Returns
     -------
     bool
         False for any non-finite loss.
     """
-    values = np.asarray(list(losses), dtype=np.float64)
+    values = np.asarray(list(losses), dtype=np.float64) - float(floor)
     if len(values) == 0 or not np.isfinite(values).all():
         return False
     if stopped_early:
@@ -68,6 +73,11 @@ class History:
     best_epoch: int | None = None
     stopped_early: bool = False
     diverged: bool = False
+    #: the monitored loss's least possible value on its targets (``Loss.floor``); the rule
+    #: measures improvement above it
+    loss_floor: float = 0.0
+    #: ``fit(stop_when_converged=True)`` stopped because the rule held
+    stopped_converged: bool = False
 
     @property
     def monitored(self) -> list[float]:
@@ -78,8 +88,8 @@ class History:
 
     @property
     def converged(self) -> bool:
-        """``converged(self.monitored, self.stopped_early)``: the one rule, see ``converged``."""
-        return not self.diverged and converged(self.monitored, self.stopped_early)
+        """``converged(self.monitored, self.stopped_early, floor=self.loss_floor)``: the one rule."""
+        return not self.diverged and converged(self.monitored, self.stopped_early, floor=self.loss_floor)
 
     def columns(self) -> list[str]:
         return ["epoch", "train_loss", "val_loss", "lr", *self.extra, "wall_seconds"]
@@ -193,6 +203,7 @@ def fit(
     epoch_data: EpochData | None = None,
     sampler: Sampler | None = None,
     stop_on_divergence: bool = False,
+    stop_when_converged: bool = False,
     progress: bool = False,
     callback: Callable[[int, dict[str, float]], bool | None] | None = None,
 ) -> History:
@@ -226,6 +237,9 @@ def fit(
     stop_on_divergence
         Stop (``history.diverged``) at a non-finite training loss or a ``FloatingPointError``
         instead of raising; the diverged epoch is not recorded.
+    stop_when_converged
+        Stop at the first epoch at which the convergence rule (``converged``, on the monitored
+        loss above ``loss.floor``) holds; ``epochs`` is then the cap (``history.stopped_converged``).
     progress
         Show a tqdm bar over batches (if tqdm is installed).
     callback
@@ -268,6 +282,8 @@ def fit(
 
     rng = np.random.default_rng(seed)
     history = History()
+    # the floor of the monitored loss: on the validation targets, else on the training targets
+    history.loss_floor = loss.floor(yv if validation_data is not None else y)
     best, best_state, since_best = np.inf, None, 0
     n = len(X)
     bar = None
@@ -325,6 +341,11 @@ def fit(
         if scheduler is not None:
             scheduler.step(monitored)
         if stop:
+            break
+        if stop_when_converged and converged(history.monitored, floor=history.loss_floor):
+            history.stopped_converged = True
+            if monitored < best:
+                history.best_epoch = epoch
             break
         if monitored < best - min_delta:
             best, since_best, history.best_epoch = monitored, 0, epoch

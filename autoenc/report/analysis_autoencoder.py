@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .render import Alert, AnalysisResult, ReportContext, Section, Table
+from .render import Alert, AnalysisResult, ReportContext, Section, Table, convergence_alert
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,12 +49,47 @@ from .autoencoder_figures import (
 )
 
 
-def _run_frame(data: StudyData) -> pd.DataFrame:
+def _bce_floor(r: RunRecord, loaded: Any, cache: dict[int, float]) -> float:
+    """The BCE floor of a run's validation images (their own entropy; ``BCELoss.floor``), for runs
+    trained before metrics.json recorded it (``loss_floor``)."""
+    from ..nn import BCELoss
+
+    n_val = int(r.metrics.get("n_validation") or 0)
+    if n_val not in cache:
+        X, _ = loaded.train()
+        cache[n_val] = BCELoss().floor(np.asarray(X[-n_val:], dtype=np.float32)) if n_val else 0.0
+    return cache[n_val]
+
+
+def _converged(r: RunRecord, loaded: Any, floors: dict[int, float]) -> tuple[bool | None, float]:
+    """The rule on the run's history, measured above the loss floor (docs/convergence.md), and the
+    relative improvement of its last 5 epochs; the stored flag when the history cannot be read."""
+    from ..nn.train import CONVERGENCE_WINDOW, converged
+
+    floor = r.metrics.get("loss_floor")
+    try:
+        h = r.run.history()
+        if floor is None:
+            floor = _bce_floor(r, loaded, floors) if r.loss == "bce" else 0.0
+    except (OSError, ValueError):  # no history or no data here: what the run recorded
+        return r.metrics.get("converged"), math.nan
+    column = "val_loss" if "val_loss" in h and np.isfinite(h["val_loss"].to_numpy(float)).any() else "train_loss"
+    v = h[column].to_numpy(float) - float(floor)
+    stopped_early = bool(r.metrics.get("stopped_early"))
+    flag = converged(v, stopped_early)
+    if len(v) <= CONVERGENCE_WINDOW or not np.isfinite(v).all():
+        return flag, math.nan
+    before, last = v[:-CONVERGENCE_WINDOW].min(), v[-CONVERGENCE_WINDOW:].min()
+    return flag, float((before - last) / abs(before)) if before else math.nan
+
+
+def _run_frame(data: StudyData, loaded: Any) -> pd.DataFrame:
     """One row per run: grid values, test errors (from the per-image arrays), validation and
-    snapshot errors and training facts (from metrics.json)."""
+    snapshot errors and training facts (from metrics.json); convergence from the history."""
     import pandas as pd
 
     rows = []
+    floors: dict[int, float] = {}
     for r in data.records:
         sse = r.per_image["mse"] * data.n_pixels
         m = r.metrics
@@ -71,26 +106,9 @@ def _run_frame(data: StudyData) -> pd.DataFrame:
         for key, value in m.items():  # per-image test errors stored after a snapshot epoch
             if key.startswith("test_at_") and key.endswith(("_mse_mean", "_l2_mean")):
                 row[key] = float(value)
-        if row["converged"] is not True:
-            row["last5_improvement"] = _last5_improvement(r)
+        row["converged"], row["last5_improvement"] = _converged(r, loaded, floors)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _last5_improvement(r: RunRecord) -> float:
-    """Relative improvement of the best monitored loss over the last 5 epochs (the rule's measure)."""
-    from ..nn.train import CONVERGENCE_WINDOW
-
-    try:
-        h = r.run.history()
-    except (OSError, ValueError):
-        return math.nan
-    column = "val_loss" if "val_loss" in h and np.isfinite(h["val_loss"].to_numpy(float)).any() else "train_loss"
-    v = h[column].to_numpy(float)
-    if len(v) <= CONVERGENCE_WINDOW or not np.isfinite(v).all():
-        return math.nan
-    before, last = v[:-CONVERGENCE_WINDOW].min(), v[-CONVERGENCE_WINDOW:].min()
-    return float((before - last) / before) if before > 0 else math.nan
 
 
 def _original(ctx: ReportContext) -> dict[str, Any] | None:
@@ -159,7 +177,13 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
     b.alerts += data.alerts
     if not data.records:
         return AnalysisResult("No usable autoencoder runs.", "no runs", alerts=b.alerts, datasets=[b.dataset])
-    runs = _run_frame(data)
+    runs = _run_frame(data, b.loaded)
+    bad = runs[runs.converged != True].sort_values(["depth", "latent_size", "loss", "seed"])  # noqa: E712
+    if len(bad):
+        b.alerts.append(convergence_alert([
+            f"depth={r.depth}, latent_size={r.latent_size}, loss={r.loss}, seed={r.seed} (run {r.run_id}): "
+            f"epochs {r.epochs_run}, last 5 epochs improved by {100 * r.last5_improvement:.2f}%"
+            for r in bad.itertuples()]))
     best_depth, depth_how = best_depth_on_validation(runs)
     with ctx.timed("seed-level tests"):
         primary, cells = seed_results(runs, n_boot=max(ctx.options.n_boot, 1000))
@@ -210,7 +234,8 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
     if rd is not None:
         sections.insert(sections.index(_find(sections, "Autoencoder vs PCA")) + 1, rd)
     verdict_table, headline, verdict = _verdicts(ctx, data, runs, primary, cells, pca_rows, original)
-    return AnalysisResult(headline, verdict, verdict_table, sections, b.alerts, datasets=[b.dataset])
+    return AnalysisResult(headline, verdict, verdict_table, sections, b.alerts, datasets=[b.dataset],
+                          convergence_checked=True)
 
 
 def _find(sections: list[Section], title: str) -> Section:

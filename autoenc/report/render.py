@@ -295,6 +295,9 @@ class AnalysisResult:
     alerts: list[Alert] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: the analysis judged convergence itself (from the histories, above the loss floor) and
+    #: raised its own alert: the frame's alert from the stored flags is dropped
+    convergence_checked: bool = False
 
 
 FIGURE_FORMATS = ("svg", "pdf", "none")
@@ -489,6 +492,18 @@ def _listed(items: Sequence[str]) -> list[str]:
     return [*items[:MAX_LISTED], f"... and {len(items) - MAX_LISTED} more"]
 
 
+CONVERGENCE_ALERT_TITLE = "runs do not meet the convergence rule"
+
+
+def convergence_alert(items: list[str]) -> Alert:
+    """The warning that lists runs not meeting the convergence rule (one line per run)."""
+    return Alert("warning", f"{len(items)} {CONVERGENCE_ALERT_TITLE}",
+                 "The rule (docs/convergence.md): the best validation loss (training loss without a "
+                 "validation split) of the last 5 epochs improves on the best before them by less "
+                 "than 0.5%, measured above the loss's floor, or early stopping fired. Their results hold "
+                 "for their budget only; they are kept in the statistics.", _listed(items))
+
+
 def run_alerts(store: RunStore, results: StudyResults, n_configs: int) -> list[Alert]:
     """Failed, missing (never run or interrupted) and non-converged runs of the grid."""
     alerts: list[Alert] = []
@@ -512,13 +527,9 @@ def run_alerts(store: RunStore, results: StudyResults, n_configs: int) -> list[A
                             "finish the grid.", _listed(items)))
     not_converged = [r for r in results.done if r.metrics.get("converged") is False]
     if not_converged:
-        items = [f"{_cell(r.params)} (run {r.run_id}): epochs {r.metrics.get('epochs_run', '?')}, "
-                 f"final validation loss {format_value(r.metrics.get('final_val_loss'))}" for r in not_converged]
-        alerts.append(Alert("warning", f"{len(not_converged)} runs do not meet the convergence rule",
-                            "The rule (docs/convergence.md): the best validation loss (training loss without a "
-                            "validation split) of the last 5 epochs improves on the best before them by less "
-                            "than 0.5%, or early stopping fired. Their results hold for their budget only; "
-                            "they are kept in the statistics.", _listed(items)))
+        alerts.append(convergence_alert([
+            f"{_cell(r.params)} (run {r.run_id}): epochs {r.metrics.get('epochs_run', '?')}, "
+            f"final validation loss {format_value(r.metrics.get('final_val_loss'))}" for r in not_converged]))
     versions = Counter(r.code for r in results.done if r.code)
     groups = group_versions([v for v, _ in versions.most_common()]) if len(versions) > 1 else []
     if len(groups) > 1:  # e.g. code edited while a sweep ran, or a grid finished after an upgrade
@@ -649,6 +660,8 @@ def build_report(
     alerts = run_alerts(store, results, len(configs))
     if results.done:
         result = get_analysis(spec.task)(ctx)
+        if result.convergence_checked:
+            alerts = [a for a in alerts if not a.title.endswith(CONVERGENCE_ALERT_TITLE)]
     else:
         result = AnalysisResult(headline=f"No completed runs yet (0 of {len(configs)}).", verdict="no runs")
     alerts += result.alerts

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .spec import DEFAULTS, SCHEMA, SECTIONS, StudySpec, _grid_section
+from .spec import DEFAULTS, HASH_NEUTRAL, SCHEMA, SECTIONS, StudySpec, _grid_section
 
 ID_LENGTH = 16
 
@@ -50,6 +50,9 @@ class RunConfig:
         variant merged, so a changed default never changes what an existing id means. ``params``
         only re-state values already in the sections and are left out."""
         content = {k: v for k, v in resolve(self).to_dict().items() if k != "params"}
+        for section, neutral in HASH_NEUTRAL.items():  # later settings at their neutral value
+            content[section] = {k: v for k, v in content[section].items() if not (k in neutral and v == neutral[k]
+                                                                                  and type(v) is type(neutral[k]))}
         return hashlib.sha256(canonical_json(content).encode()).hexdigest()[:ID_LENGTH]
 
     @classmethod

@@ -132,6 +132,14 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         # over the epochs, after warmup_epochs of linear warm-up), plateau (halve after 3 flat epochs)
         "lr_schedule": ((str,), _one_of("constant", "exponential", "cosine", "plateau")),
         "warmup_epochs": ((int,), _non_negative),
+        # plateau schedule: multiply the rate by plateau_factor after plateau_patience epochs that
+        # improve the best validation loss by less than plateau_threshold (relative)
+        "plateau_factor": (_NUM, _fraction),
+        "plateau_patience": ((int,), _non_negative),
+        "plateau_threshold": (_NUM, _fraction),
+        # stop at the first epoch at which the convergence rule holds (docs/convergence.md);
+        # epochs is then the cap
+        "stop_when_converged": ((bool,), None),
         # autoencoder: also store per-image test errors after these epochs (e.g. the original's budget)
         "snapshot_epochs": ((list,), _positive_ints),
         # cross_entropy only: targets (1 - s) * onehot + s / n_classes
@@ -154,7 +162,14 @@ _COMMON_DATA: dict[str, Any] = {"shape": "flat", "scale": "unit"}
 _COMMON_TRAIN: dict[str, Any] = {
     "optimizer": "adam", "lr": 0.001, "momentum": 0.0, "weight_decay": 0.0, "batch_size": 128,
     "full_batch": False, "patience": None, "min_delta": 0.0, "lr_schedule": "constant", "lr_decay": 1.0,
-    "warmup_epochs": 0,
+    "warmup_epochs": 0, "plateau_factor": 0.5, "plateau_patience": 3, "plateau_threshold": 1e-4,
+    "stop_when_converged": False,
+}
+# Settings added after stores were published: at these values they reproduce what runs did
+# before they existed, so they enter a run id only when set otherwise (grid.RunConfig.run_id)
+# and every earlier id keeps its meaning.
+HASH_NEUTRAL: dict[str, dict[str, Any]] = {
+    "train": {"plateau_factor": 0.5, "plateau_patience": 3, "plateau_threshold": 1e-4, "stop_when_converged": False},
 }
 DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "autoencoder": {

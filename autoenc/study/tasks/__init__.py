@@ -94,7 +94,8 @@ def build_optimizer(train: dict[str, Any], model: Any) -> Any:
         kwargs["momentum"] = float(train["momentum"])
     optimizer = get_optimizer(name, model, **kwargs)
     get_scheduler(train["lr_schedule"], optimizer, epochs=int(train["epochs"]), lr_decay=float(train["lr_decay"]),
-                  warmup_epochs=int(train["warmup_epochs"]))
+                  warmup_epochs=int(train["warmup_epochs"]), plateau_factor=float(train["plateau_factor"]),
+                  plateau_patience=int(train["plateau_patience"]), plateau_threshold=float(train["plateau_threshold"]))
     return optimizer
 
 

@@ -88,6 +88,7 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
         epochs=epochs, batch_size=batch_size(t, len(X_train)), seed=config.seed,
         validation_data=(X_val, X_val) if n_val else None,
         scheduler=optimizer.scheduler, patience=t["patience"], min_delta=float(t["min_delta"]), callback=after_epoch,
+        stop_when_converged=bool(t["stop_when_converged"]),
     )
     train_seconds = time.perf_counter() - start
     test_errors = per_image_errors(X_test, predict(model, X_test))
@@ -116,6 +117,10 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
         "best_epoch": history.best_epoch,
         "epochs_run": len(history.epoch),
         "stopped_early": history.stopped_early,
+        "stopped_converged": history.stopped_converged,
+        # the validation loss's least possible value (BCE: the images' own entropy); the rule
+        # measures improvement above it
+        "loss_floor": history.loss_floor,
         # the one convergence rule of every task (autoenc.nn.train.converged; docs/convergence.md)
         "converged": history.converged,
         "n_parameters": model.n_parameters(),

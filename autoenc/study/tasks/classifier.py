@@ -326,7 +326,8 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
         sampler = lambda epoch, n: np.random.default_rng(config.seed * 100_003 + epoch).permutation(n)  # noqa: E731
     history = fit(model, loss, optimizer, X_fit, T_fit, epochs=epochs, batch_size=size, seed=config.seed,
                   validation_data=validation, scheduler=optimizer.scheduler, patience=t["patience"],
-                  min_delta=float(t["min_delta"]), epoch_data=epoch_data, sampler=sampler, callback=after_epoch)
+                  min_delta=float(t["min_delta"]), epoch_data=epoch_data, sampler=sampler, callback=after_epoch,
+                  stop_when_converged=bool(t["stop_when_converged"]))
     history.extra = extra
     train_seconds = time.perf_counter() - start
 
