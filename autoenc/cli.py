@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shlex
 import sys
@@ -18,6 +19,7 @@ from .study.spec import SpecError, StudySpec, list_studies, load_spec
 from .study.store import RunStore
 
 DEFAULT_STUDY = "fashion_ae"
+log = logging.getLogger("autoenc")
 REPORT_OPTION_HELP = ("report detail/time trade-off, e.g. tsne_train=3000, tsne_models=2, n_boot=5000 "
                       "(repeatable; overrides $AUTOENC_REPORT_OPTIONS)")
 
@@ -31,6 +33,9 @@ def _common(p: argparse.ArgumentParser, study_optional: bool = True) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set train.epochs=5 (repeatable)")
     p.add_argument("--all", action="store_true", help="every study in studies/")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more detail on stderr (sweep: per-epoch progress of each run; report: stage timings)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,10 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder of study .toml files (default: $AUTOENC_STUDIES_DIR, else the studies shipped "
                              "with the package)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="studies found, one line each")
-    p = sub.add_parser("show", help="resolved spec and grid size")
+    p = sub.add_parser("list", help="studies found, one line each", epilog="example: autoenc list")
+    p.add_argument("-v", "--verbose", action="count", default=0, help=argparse.SUPPRESS)
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    p = sub.add_parser("show", help="resolved spec and grid size",
+                       epilog="examples:\n  autoenc show fashion_ae\n  autoenc show fashion_ae --preset quick "
+                              "--set train.epochs=5", formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
-    p = sub.add_parser("sweep", help="train every run of the grid not yet done, then write the report")
+    p = sub.add_parser("sweep", help="train every run of the grid not yet done, then write the report",
+                       epilog="examples:\n  autoenc sweep fashion_ae --preset quick --jobs 2\n"
+                              "  nohup autoenc sweep fashion_ae --jobs 2 --no-report &   # the full study, resumable\n"
+                              "  autoenc sweep --all --preset quick --report-dir reports",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: number of cores)")
     p.add_argument("--threads-per-run", type=int, default=1,
@@ -63,16 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-option", action="append", default=[], metavar="KEY=VALUE", dest="report_options",
                    help=REPORT_OPTION_HELP)
     p.add_argument("--data-dir", default=None, help="data directory (else $AUTOENC_DATA_DIR, data/, system paths)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="per-epoch progress of each run")
-    p = sub.add_parser("status", help="done / failed / pending per grid cell")
+    p = sub.add_parser("status", help="done / failed / pending per grid cell",
+                       epilog="example: autoenc status fashion_ae --out runs")
     _common(p)
-    p = sub.add_parser("report", help="write report.html and README.md from the run store")
+    p = sub.add_parser("report", help="write report.html and README.md from the run store",
+                       epilog="examples:\n  autoenc report fashion_ae --report-dir reports/fashion_ae\n"
+                              "  autoenc report --all --out runs --report-dir reports -v   # with stage timings",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     p.add_argument("--report-dir", default=None, help="where the report goes (default OUT/STUDY/report)")
     p.add_argument("--report-option", action="append", default=[], metavar="KEY=VALUE", dest="report_options",
                    help=REPORT_OPTION_HELP)
     p.add_argument("--data-dir", default=None)
-    p = sub.add_parser("export", help="export one trained encoder as .npz")
+    p = sub.add_parser("export", help="export one trained encoder as .npz",
+                       epilog="example: autoenc export fashion_ae --cell latent_size=64,loss=bce,depth=2,seed=0 "
+                              "--to encoder.npz  (then autoenc.features.AutoencoderTransformer.load)")
     _common(p)
     p.add_argument("--cell", required=True, help="grid values, e.g. latent_size=64,loss=bce,depth=2,seed=0")
     p.add_argument("--to", required=True, help="output .npz path")
@@ -109,8 +127,7 @@ def _store_preset(args: argparse.Namespace, spec: StudySpec) -> str | None:
     except (OSError, ValueError, AttributeError):  # no store yet, or a damaged spec.json: the default
         return None
     if isinstance(preset, str) and preset in spec.presets and preset != spec.preset:
-        print(f"{spec.name}: preset {preset!r} (what {path.parent} was swept with; --preset to choose another)",
-              file=sys.stderr)
+        log.info(f"{spec.name}: preset {preset!r} (what {path.parent} was swept with; --preset to choose another)")
         return preset
     return None
 
@@ -143,11 +160,8 @@ def _command_line() -> str:
 
 
 def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) -> int:
-    try:
-        from .report import build_report
-    except ImportError as e:
-        print(f"report not available yet ({e})", file=sys.stderr)
-        return 0
+    from .report import build_report  # a broken report module is an error, not a skipped step
+
     report_dir = Path(args.report_dir) if args.report_dir and not args.all else (
         Path(args.report_dir) / spec.name if args.report_dir else store.root / "report")
     from .report import ReportOptions
@@ -158,8 +172,9 @@ def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) ->
         options = ReportOptions.from_env(text)
     except ValueError as e:
         raise SpecError(str(e)) from None
-    path = build_report(store.root, report_dir, spec=spec, command=_command_line(), options=options)
-    print(f"report: {path}")
+    path = build_report(store.root, report_dir, spec=spec, command=_command_line(), options=options,
+                        verbose=bool(getattr(args, "verbose", 0)) or None)
+    log.info(f"report: {path}")
     return 0
 
 
@@ -201,8 +216,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         store.write_spec(spec.to_dict(), spec.path)
         jobs = args.jobs or default_jobs()
         where = ("the cluster's workers" if args.backend == "dask" and args.scheduler else f"{jobs} jobs")
-        print(f"{spec.name} (preset {spec.preset}): {len(configs)} runs -> {store.root} "
-              f"[{args.backend}, {where} x {args.threads_per_run} BLAS threads]", file=sys.stderr)
+        log.info(f"{spec.name} (preset {spec.preset}): {len(configs)} runs -> {store.root} "
+                 f"[{args.backend}, {where} x {args.threads_per_run} BLAS threads]")
         start = time.perf_counter()
         outcomes = run_all(
             store, configs, jobs=jobs, backend=args.backend, scheduler=args.scheduler,
@@ -218,13 +233,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             "wall_seconds": round(time.perf_counter() - start, 1), "jobs": jobs,
             "threads_per_run": args.threads_per_run, "backend": args.backend, "code": git_commit(), **dict(counts),
         })
-        print(f"{spec.name}: {counts.get('done', 0)} trained, {counts.get('skipped', 0)} already done, "
-              f"{counts.get('failed', 0)} failed, in {time.perf_counter() - start:.1f} s; "
-              f"results: {store.root / 'results.csv'}", file=sys.stderr)
+        log.info(f"{spec.name}: {counts.get('done', 0)} trained, {counts.get('skipped', 0)} already done, "
+                 f"{counts.get('failed', 0)} failed, in {time.perf_counter() - start:.1f} s; "
+                 f"results: {store.root / 'results.csv'}")
         for o in outcomes:
             if o.status == "failed":
-                print(f"  failed: {o.run_id} ({', '.join(f'{k}={v}' for k, v in o.params.items())}): {o.error}; "
-                      f"traceback in {store.run_dir(o.run_id) / 'FAILED'}", file=sys.stderr)
+                log.warning(f"  failed: {o.run_id} ({', '.join(f'{k}={v}' for k, v in o.params.items())}): "
+                            f"{o.error}; traceback in {store.run_dir(o.run_id) / 'FAILED'}")
         if counts.get("failed"):
             rc = 1
         if not args.no_report and results.done:
@@ -235,12 +250,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _write_index(args: argparse.Namespace) -> None:
-    try:
-        from .report import build_index
-    except ImportError:
-        return
+    from .report import build_index
+
     report_root = Path(args.report_dir) if args.report_dir else Path(args.out)
-    print(f"index: {build_index(report_root)}")
+    log.info(f"index: {build_index(report_root)}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -270,8 +283,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for spec in _studies(args, reading=True):
         store = _store(args, spec)
         if not store.root.is_dir():
-            print(f"no run store at {store.root}; run `python -m autoenc.study sweep {spec.name}` first",
-                  file=sys.stderr)
+            log.error(f"no run store at {store.root}; run `python -m autoenc.study sweep {spec.name}` first")
             return 1
         store.results().write_csv()  # every done run of the store: never shrunk to one preset's
         _write_report(args, spec, store)
@@ -281,11 +293,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    try:
-        from .features import export_encoder
-    except ImportError as e:
-        print(f"export not available yet ({e})", file=sys.stderr)
-        return 1
+    from .features import export_encoder
+
     spec = _studies(args, reading=True)[0]
     path = export_encoder(spec, _store(args, spec), _cell(args.cell), Path(args.to))
     print(f"encoder written to {path}")
@@ -309,9 +318,9 @@ def cmd_codec(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .codec import CodecError, LatentCodec
+    from .datasets import load_settings as load_split
     from .features import RunLookupError, find_run
     from .study.grid import resolve
-    from .study.tasks import load_split
 
     if not args.step_scale > 0 or not np.isfinite(args.step_scale):
         raise SpecError(f"--step-scale must be a finite number > 0, got {args.step_scale}")
@@ -341,20 +350,32 @@ COMMANDS = {"list": cmd_list, "show": cmd_show, "sweep": cmd_sweep, "status": cm
             "export": cmd_export, "codec": cmd_codec}
 
 
+def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
+    """Messages of the ``autoenc`` loggers to stderr, one line each (-q: warnings and errors only;
+    -v: also the detail). The handler is made per call so it writes to the current stderr."""
+    logger = logging.getLogger("autoenc")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
     if args.studies_dir:
         if not Path(args.studies_dir).is_dir():
-            print(f"error: --studies-dir {args.studies_dir} is not a directory", file=sys.stderr)
+            log.error(f"error: --studies-dir {args.studies_dir} is not a directory")
             return 2
         os.environ["AUTOENC_STUDIES_DIR"] = str(Path(args.studies_dir).resolve())
     try:
         return COMMANDS[args.command](args)
     except SpecError as e:
-        print(f"error: {e}", file=sys.stderr)
+        log.error(f"error: {e}")
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished runs are kept; run the same command again to resume", file=sys.stderr)
+        log.error("interrupted: finished runs are kept; run the same command again to resume")
         return 130
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from .errors import DatasetFormatError, DatasetNotFoundError
 from .registry import DATASETS, DatasetInfo, class_names, info, load, stratified_indices
+from .settings import load_settings
 
 __all__ = [
     "DATASETS",
@@ -24,5 +25,6 @@ __all__ = [
     "class_names",
     "info",
     "load",
+    "load_settings",
     "stratified_indices",
 ]

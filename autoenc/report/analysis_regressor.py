@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .analysis_classifier import Cell, _loader, _optional, collect_cells, original_rows, settings_paragraphs, show
+from .cells import Cell, collect_cells, original_rows, settings_paragraphs, show
+from .cells import data_loader as _loader
+from .cells import optional_section as _optional
 from .render import Alert, AnalysisResult, ReportContext, Section, Table
 
 if TYPE_CHECKING:

@@ -72,7 +72,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "name": ((str,), None),
         "description": ((str,), None),
         "task": ((str,), _one_of(*TASKS)),
-        "report": ((str,), None),
+        "report": ((str,), _one_of(*TASKS, "generic")),
         "original": ((dict,), None),
         # how the settings were chosen, when not fixed in advance (shown in the report)
         "selection": ((str,), None),

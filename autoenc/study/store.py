@@ -38,10 +38,6 @@ DONE, FAILED = "DONE", "FAILED"
 STATUSES = ("done", "failed", "partial", "pending")
 
 
-class StoreError(RuntimeError):
-    """The run store is unusable (e.g. a run folder holds a config of another run)."""
-
-
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

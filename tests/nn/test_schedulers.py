@@ -145,6 +145,37 @@ def test_the_convergence_rule():
     assert h.converged
 
 
+def test_the_rule_measures_improvement_above_the_loss_floor():
+    from autoenc.nn import BCELoss
+
+    # BCE on grey levels never falls below the targets' entropy: 0.25 here. Above that floor the
+    # curve still falls by 10% in the last 5 epochs; on the raw loss that is < 0.5%.
+    curve = [0.30, 0.26, 0.2510, 0.2509, 0.2508, 0.2507, 0.2506, 0.2505, 0.2504, 0.2503]
+    assert converged(curve)
+    assert not converged(curve, floor=0.25)
+    y = np.random.default_rng(0).uniform(0.1, 0.9, size=(50, 8))
+    floor = BCELoss().floor(y)
+    assert floor == pytest.approx(float(-(y * np.log(y) + (1 - y) * np.log1p(-y)).mean()), rel=1e-6)
+    assert BCELoss().forward(y, np.clip(y + 0.05, 0, 1)) > floor  # no prediction goes below it
+    assert MSELoss().floor(y) == 0.0
+    assert BCELoss().floor(np.array([0, 1, 1])) == 0.0  # labels: no grey levels, no floor
+
+
+def test_fit_can_stop_when_the_rule_holds():
+    rng = np.random.default_rng(0)
+    X = rng.random((400, 6), dtype=np.float32)
+    y = (X @ rng.normal(size=(6, 1))).astype(np.float32)
+    net = Sequential(Linear(6, 1, seed=0))
+    h = fit(net, MSELoss(), Adam(net.parameters(), lr=0.05), X, y, epochs=200, batch_size=50, validation_split=0.2,
+            stop_when_converged=True)
+    assert h.stopped_converged and h.converged and len(h.epoch) < 200
+    assert converged(h.val_loss) and not converged(h.val_loss[:-1])  # the first epoch at which it holds
+    net2 = Sequential(Linear(6, 1, seed=0))
+    capped = fit(net2, MSELoss(), Adam(net2.parameters(), lr=0.05), X, y, epochs=3, validation_split=0.2,
+                 stop_when_converged=True)
+    assert not capped.stopped_converged and not capped.converged  # reached the cap first
+
+
 def test_history_csv_round_trip():
     h = History(epoch=[1, 2], train_loss=[0.5, 0.25], val_loss=[0.6, float("nan")], lr=[0.1, 0.05],
                 wall_seconds=[0.1, 0.2], extra={"test_accuracy": [0.9, 0.95]})

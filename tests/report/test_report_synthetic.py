@@ -489,3 +489,57 @@ def test_commits_that_change_only_docs_are_the_same_code(tmp_path):
     assert not same_code(c1, "f" * 40, tmp_path)  # a commit this checkout lacks: cannot be shown equal
     assert not same_code(c1, c2, tmp_path / "not-a-repo")
     assert group_versions([c3, c1, c2, "n/a"], tmp_path) == [[c3], [c1, c2], ["n/a"]]
+
+
+# --------------------------------------------------------------------------- damaged and stale caches
+def _copy_study(study, tmp_path):
+    spec, store = study
+    root = tmp_path / "runs" / spec.name
+    shutil.copytree(store.root, root)
+    return spec, RunStore(root)
+
+
+def test_damaged_caches_are_rebuilt_not_dropped(study, tmp_path):
+    spec, store = _copy_study(study, tmp_path)
+    build_report(store.root, tmp_path / "r1", spec=spec, command="pytest", options=small_options())
+    cache = store.root / "report_cache"
+    damaged = [store.root / "pca_baseline.npz", cache / "probes.json", *sorted(cache.glob("tsne-*.npz"))]
+    assert len(damaged) >= 3
+    for path in damaged:  # truncated zip archives, invalid JSON
+        path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 3)])
+    html = build_report(store.root, tmp_path / "r2", spec=spec, command="pytest", options=small_options()).read_text()
+    for title in ("Autoencoder vs PCA", "t-SNE maps", "Codes as features"):
+        assert title in html
+    assert "not produced" not in html.lower()
+    with np.load(store.root / "pca_baseline.npz", allow_pickle=False) as z:  # rewritten whole
+        assert z["k8_mse"].shape == (N_TEST,)
+    assert isinstance(json.loads((cache / "probes.json").read_text()), dict)
+    for path in cache.glob("tsne-*.npz"):
+        with np.load(path, allow_pickle=False) as z:
+            assert np.isfinite(z["train"]).all()
+
+
+def test_probe_cache_follows_the_model_content_not_the_run_id(study, tmp_path):
+    from autoenc.report.autoencoder_data import _model_key
+
+    spec, store = _copy_study(study, tmp_path)
+    build_report(store.root, tmp_path / "r1", spec=spec, command="pytest", options=small_options())
+    config = expand(spec)[0]
+    run_dir = store.run_dir(config.run_id)
+
+    class _Record:  # what _model_key reads: the run's folder
+        def __init__(self, path):
+            self.run = type("R", (), {"path": path})()
+
+    before = _model_key(_Record(run_dir))
+    # "retrain" the run in place: other weights under the same run id
+    model = build(config, SIDE * SIDE)
+    for p in model.parameters():
+        p.data[...] = np.random.default_rng(99).normal(size=p.data.shape)
+    RunContext(run_dir).save_model(model, None, {"task": "autoencoder", "input_size": SIDE * SIDE})
+    store.mark_done(config.run_id)
+    after = _model_key(_Record(run_dir))
+    assert after != before
+    build_report(store.root, tmp_path / "r2", spec=spec, command="pytest", options=small_options())
+    keys = json.loads((store.root / "report_cache" / "probes.json").read_text())
+    assert any(k.startswith(f"model-{after}|") for k in keys)  # probed anew, not read under the old id

@@ -151,3 +151,34 @@ def test_cosine_schedule_and_lr_decay_clash_at_load(tmp_path):
                         ('[train]\nlr_decay = 0.9\n[grid]\nlr_schedule = ["constant", "cosine"]\n', r"\[train\]")):
         with pytest.raises(SpecError, match=f"{where} combines lr_schedule = 'cosine' with lr_decay"):
             load_spec(write(tmp_path, head + body))
+
+
+def test_open_study_reads_a_store(tmp_path):
+    from autoenc.study import open_study
+
+    results = open_study("xor", out=str(tmp_path), preset=None)  # no store yet: every run missing
+    assert not results.done and len(results.missing) > 0
+    assert results.to_frame().empty
+
+
+def test_report_names_an_analysis(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_text('[study]\nname = "x"\ndescription = "x"\ntask = "autoencoder"\nreport = "autoencodr"\n'
+                    '[data]\ndataset = "xor"\n[grid]\nseed = [0]\n')
+    with pytest.raises(SpecError, match="report"):  # a typo would silently give the generic table
+        load_spec(path)
+
+
+def test_settings_added_later_keep_earlier_run_ids():
+    from autoenc.study.spec import HASH_NEUTRAL
+
+    config = expand(load_spec("xor"))[0]
+    plain = RunConfig(config.task, config.data, config.model, {k: v for k, v in config.train.items()
+                                                                 if k not in HASH_NEUTRAL["train"]},
+                      config.seed, config.params)
+    neutral = RunConfig(config.task, config.data, config.model, {**config.train, **HASH_NEUTRAL["train"]},
+                        config.seed, config.params)
+    assert plain.run_id == neutral.run_id  # stores trained before these keys existed stay valid
+    changed = RunConfig(config.task, config.data, config.model, {**config.train, "stop_when_converged": True},
+                        config.seed, config.params)
+    assert changed.run_id != plain.run_id

@@ -7,17 +7,15 @@ scalar metrics that go into ``metrics.json`` and ``results.csv``.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..grid import RunConfig, canonical_json
+from ..grid import RunConfig
 from ..store import atomic_save_npz, atomic_write_text
 
 
@@ -50,31 +48,12 @@ class RunContext:
         atomic_write_text(self.run_dir / "history.csv", history.to_csv())
 
 
-@lru_cache(maxsize=8)
-def _load_cached(data_json: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    from ... import datasets
-
-    data = json.loads(data_json)
-    kwargs: dict[str, Any] = {}
-    subset = data.get(f"{split}_subset")  # optional keys of [data]: absent means "all" / the loader's own
-    n = data.get(f"n_{split}")
-    if n is not None:
-        kwargs["n"] = n
-    for key in ("noise", "sigma", "a", "b"):
-        if key in data:
-            kwargs[key] = data[key]
-    X, y = datasets.load(
-        data["dataset"], split, subset=subset, shape=data["shape"], scale=data["scale"],
-        seed=0, **kwargs,
-    )
-    X.setflags(write=False)
-    y.setflags(write=False)
-    return X, y
-
-
 def load_split(data: dict[str, Any], split: str) -> tuple[np.ndarray, np.ndarray]:
-    """(X, y) of ``split`` for a run's resolved data settings; cached per worker process (read-only arrays)."""
-    return _load_cached(canonical_json(data), split)
+    """(X, y) of ``split`` for a run's resolved data settings (``autoenc.datasets.load_settings``:
+    cached per worker process, read-only arrays)."""
+    from ...datasets.settings import load_settings
+
+    return load_settings(data, split)
 
 
 def batch_size(train: dict[str, Any], n: int) -> int:

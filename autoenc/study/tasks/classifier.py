@@ -2,20 +2,8 @@
 trained on class labels and evaluated on the whole test split.
 
 How the network's head, the targets and the class probabilities follow from the loss:
-
-==============  ==========================  ===============================  ===========================
-loss            output layer (default)      targets                          probability of class c
-==============  ==========================  ===============================  ===========================
-cross_entropy   C logits                    labels 0..C-1                    softmax(logits)
-nll             C units + LogSoftmax        labels 0..C-1                    exp(log-probabilities)
-bce             1 unit + Sigmoid (2-class)  0/1                              p(1) = output
-bce_logits      1 logit (2-class)           0/1                              p(1) = sigmoid(output)
-mse, 2 classes  1 unit, no activation       -1/+1 (the original's coding)    p(1) = clip((out + 1) / 2)
-mse, C classes  C units                     one-hot rows                     softmax(output)
-==============  ==========================  ===============================  ===========================
-
-``model.output_activation`` overrides the default head (e.g. ``sigmoid`` with ``mse`` gives
-0/1 targets). The predicted class is the most probable one.
+``autoenc.models.heads`` (its module docstring has the table); ``model.output_activation``
+overrides the default head. The predicted class is the most probable one.
 """
 
 from __future__ import annotations
@@ -25,18 +13,25 @@ from typing import Any
 
 import numpy as np
 
+from ...models.heads import (  # noqa: F401  (re-exported: the task's public names)
+    BINARY_LOSSES,
+    READING_ORDERS,
+    _none,
+    n_outputs,
+    output_activation,
+    probabilities,
+    reading_order,
+    shape_inputs,
+    targets,
+)
+from ...models.heads import predict_proba as _predict_proba
 from ..grid import RunConfig, resolve
 from . import RunContext, batch_size, build_optimizer, load_split, register_task
 
-BINARY_LOSSES = ("bce", "bce_logits", "mse")
 #: Rows of the training set used for the per-epoch train accuracy (a fixed slice: cheap).
 TRAIN_MONITOR_ROWS = 10_000
 #: Bounds of ``train.augment = "affine"``: uniform rotation, relative scaling and shift per image.
 AFFINE = {"rotation_degrees": 10.0, "scale": 0.1, "shift_pixels": 1.5, "distortion": 0.0}
-
-
-def _none(value: Any) -> Any:
-    return None if value in (None, "none") else value
 
 
 def apply_variant(config: RunConfig) -> RunConfig:
@@ -47,17 +42,6 @@ def apply_variant(config: RunConfig) -> RunConfig:
     bundles of settings that do not cross meaningfully.
     """
     return resolve(config)
-
-
-def output_activation(model: dict[str, Any], loss: str) -> str | None:
-    """The head's activation: ``model.output_activation`` if given, else the loss's default."""
-    return _none(model["output_activation"]) if "output_activation" in model else \
-        {"nll": "log_softmax", "bce": "sigmoid"}.get(loss)
-
-
-def n_outputs(loss: str, n_classes: int) -> int:
-    """One output unit for a two-class problem under a binary loss, else one per class."""
-    return 1 if n_classes == 2 and loss in BINARY_LOSSES else n_classes
 
 
 def build(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> Any:
@@ -94,109 +78,10 @@ def build(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> An
     raise ValueError(f"classifier: model.architecture must be mlp, linear or conv1d, got {arch!r}")
 
 
-READING_ORDERS = ("row", "column", "snake", "morton", "hilbert")
-
-
-def _hilbert_xy(side: int, d: int) -> tuple[int, int]:
-    """Column and row of the ``d``-th cell of the Hilbert curve over a ``side`` x ``side`` grid."""
-    x = y = 0
-    s, t = 1, d
-    while s < side:
-        rx = 1 & (t // 2)
-        ry = 1 & (t ^ rx)
-        if ry == 0:  # rotate the quadrant so that the sub-curves join up
-            if rx == 1:
-                x, y = s - 1 - x, s - 1 - y
-            x, y = y, x
-        x, y = x + s * rx, y + s * ry
-        t //= 4
-        s *= 2
-    return x, y
-
-
-def reading_order(name: str, n_pixels: int) -> np.ndarray:
-    """The pixel indices (row-major numbering) of a square image in the order ``name`` reads them.
-
-    ``row``: row by row (the original); ``column``: column by column; ``snake``: row by row,
-    every other row right to left; ``morton`` (Z-order) and ``hilbert``: space-filling curves
-    (side a power of two) along which consecutive pixels stay close in 2-D, so that a Conv1D
-    window and a pooling pair cover a compact patch instead of a strip of one row.
-    """
-    if name not in READING_ORDERS:
-        raise ValueError(f"model.reading_order must be one of {READING_ORDERS}, got {name!r}")
-    if name == "row":
-        return np.arange(n_pixels)
-    side = int(round(np.sqrt(n_pixels)))
-    if side * side != n_pixels:
-        raise ValueError(f"model.reading_order = {name!r} needs square images; got {n_pixels} values per sample")
-    rows, cols = np.divmod(np.arange(n_pixels), side)
-    if name == "column":
-        return np.lexsort((rows, cols))
-    if name == "snake":
-        return rows * side + np.where(rows % 2 == 0, cols, side - 1 - cols)
-    if side & (side - 1):
-        raise ValueError(f"model.reading_order = {name!r} needs a side that is a power of two, got {side}")
-    if name == "morton":
-        bits = int(side).bit_length() - 1
-        key = sum((((cols >> i) & 1) << (2 * i)) | (((rows >> i) & 1) << (2 * i + 1)) for i in range(bits))
-        return np.argsort(key, kind="stable")
-    return np.array([y * side + x for x, y in (_hilbert_xy(side, d) for d in range(n_pixels))])
-
-
-def shape_inputs(X: np.ndarray, architecture: str, order: str = "row") -> np.ndarray:
-    """(N, D) for mlp/linear, (N, D, 1) for conv1d, whatever ``data.shape`` gave; the pixels
-    of each sample in ``reading_order(order)``."""
-    flat = X.reshape(len(X), -1)
-    if order != "row":
-        flat = flat[:, reading_order(order, flat.shape[1])]
-    return flat[:, :, None] if architecture == "conv1d" else flat
-
-
-def targets(y: np.ndarray, loss: str, head: str | None, n_out: int) -> np.ndarray:
-    """Training targets for integer labels ``y`` (see the module table)."""
-    y = np.asarray(y, dtype=np.int64)
-    if loss in ("cross_entropy", "nll"):
-        return y
-    if n_out == 1:
-        t = y.astype(np.float32)[:, None]
-        if loss == "mse" and head is None:
-            t = 2 * t - 1  # the original's -1/+1 coding, decided by the sign of the output
-        return t
-    onehot = np.zeros((len(y), n_out), dtype=np.float32)
-    onehot[np.arange(len(y)), y] = 1
-    return onehot
-
-
-def probabilities(outputs: np.ndarray, loss: str, head: str | None) -> np.ndarray:
-    """Class probabilities (N, C) from network outputs (N, 1 or C); rows sum to 1."""
-    from ...nn.activations import log_softmax
-
-    out = np.asarray(outputs, dtype=np.float64)
-    if out.shape[1] == 1:
-        z = out[:, 0]
-        if head in ("sigmoid", "softmax"):
-            p1 = z
-        elif loss == "mse":
-            p1 = (z + 1) / 2
-        else:  # a logit
-            p1 = 0.5 * (1 + np.tanh(0.5 * z))
-        p1 = np.clip(p1, 0.0, 1.0)
-        return np.column_stack([1 - p1, p1])
-    if head == "log_softmax":
-        return np.exp(out)
-    if head == "softmax":
-        return out
-    return np.exp(log_softmax(out))
-
-
 def predict_proba(model: Any, X: np.ndarray, config: RunConfig | dict[str, Any]) -> np.ndarray:
     """Class probabilities of a trained run's model on ``X`` (flat or sequence inputs)."""
-    from ...nn import predict
-
     cfg = apply_variant(config if isinstance(config, RunConfig) else RunConfig.from_dict(config))
-    loss = cfg.train["loss"]
-    X = shape_inputs(np.asarray(X, dtype=np.float32), cfg.model["architecture"], cfg.model["reading_order"])
-    return probabilities(predict(model, X), loss, output_activation(cfg.model, loss))
+    return _predict_proba(model, X, cfg.model, cfg.train["loss"])
 
 
 def random_affine(X: np.ndarray, rng: np.random.Generator, *, rotation_degrees: float = AFFINE["rotation_degrees"],
