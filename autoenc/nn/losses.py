@@ -199,6 +199,17 @@ class CrossEntropyLoss(_ClassLoss):
             t = (1 - s) * t + (s / yhat.shape[1]) * t.sum(axis=1, keepdims=True)
         return t
 
+    def floor(self, y: np.ndarray) -> float:
+        """The targets' own entropy (cross-entropy is least when the softmax equals the target
+        row): 0 for hard labels, > 0 with label smoothing or soft targets."""
+        y = np.asarray(y)
+        if len(y) == 0 or (y.ndim == 1 and not self.label_smoothing):
+            return 0.0
+        n_classes = int(y.max()) + 1 if y.ndim == 1 else y.shape[1]
+        t = self._targets(y, np.zeros((len(y), n_classes)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(-np.where(t > 0, t * np.log(np.where(t > 0, t, 1.0)), 0.0).sum(axis=1).mean())
+
     def _per_sample(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
         return -(self._targets(y, yhat) * log_softmax(yhat)).sum(axis=1)
 

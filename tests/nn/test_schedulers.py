@@ -159,6 +159,15 @@ def test_the_rule_measures_improvement_above_the_loss_floor():
     assert BCELoss().forward(y, np.clip(y + 0.05, 0, 1)) > floor  # no prediction goes below it
     assert MSELoss().floor(y) == 0.0
     assert BCELoss().floor(np.array([0, 1, 1])) == 0.0  # labels: no grey levels, no floor
+    from autoenc.nn import CrossEntropyLoss
+
+    labels = np.array([0, 1, 2, 2])
+    assert CrossEntropyLoss().floor(labels) == 0.0
+    smoothed = CrossEntropyLoss(label_smoothing=0.3)
+    t = np.full(3, 0.1) + np.array([0.7, 0, 0])  # one row of smoothed targets
+    assert smoothed.floor(labels) == pytest.approx(float(-(t * np.log(t)).sum()))
+    logits = np.log(np.tile(t, (4, 1)))  # predicting exactly the smoothed targets reaches it
+    assert smoothed.forward(np.array([0, 0, 0, 0]), logits) == pytest.approx(smoothed.floor(labels))
 
 
 def test_fit_can_stop_when_the_rule_holds():
