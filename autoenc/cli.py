@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .codeversion import git_commit
 from .study.grid import expand
+from .study.runner import ClusterError
 from .study.spec import SpecError, StudySpec, list_studies, load_spec
 from .study.store import RunStore
 
@@ -374,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as e:
         log.error(f"error: {e}")
         return 2
+    except ClusterError as e:
+        log.error(f"error: {e}")
+        return 1
     except KeyboardInterrupt:
         log.error("interrupted: finished runs are kept; run the same command again to resume")
         return 130

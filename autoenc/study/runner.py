@@ -101,14 +101,29 @@ def _joblib_results(tasks: list[tuple[str, dict, dict]], jobs: int) -> Iterator[
         yield from Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(execute_run)(*t) for t in tasks)
 
 
+#: seconds to reach an external Dask scheduler before giving up with one line
+DASK_CONNECT_TIMEOUT = 10.0
+#: seconds a sweep waits while its cluster has no worker before it stops with one line
+DASK_NO_WORKERS_TIMEOUT = 60.0
+
+
+class ClusterError(RuntimeError):
+    """The Dask cluster cannot be used (unreachable, no workers, store not writable there)."""
+
+
 def _dask_results(tasks: list[tuple[str, dict, dict]], jobs: int, scheduler: str | None) -> Iterator[dict[str, Any]]:
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import Client, LocalCluster, wait
     except ImportError as e:
         raise RuntimeError("the dask backend needs dask.distributed: pip install 'autoenc[dask]'") from e
     threads = int(tasks[0][2].get("threads_per_run", 1))
     if scheduler:
-        client = Client(scheduler)
+        try:
+            client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} within {DASK_CONNECT_TIMEOUT:.0f} s "
+                               f"({type(e).__name__}); check the address (tcp://HOST:8786) and that `dask scheduler` "
+                               "runs there") from None
         cluster = None
     else:
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
@@ -116,9 +131,30 @@ def _dask_results(tasks: list[tuple[str, dict, dict]], jobs: int, scheduler: str
                                     "MKL_NUM_THREADS": str(threads)})
         client = Client(cluster)
     try:
-        futures = [client.submit(execute_run, *t, pure=False) for t in tasks]
-        for fut in as_completed(futures):
-            yield fut.result()
+        if scheduler and client.scheduler_info().get("workers"):  # workers elsewhere must write into this store
+            store_root = tasks[0][0]
+            writable = client.run(os.access, store_root, os.W_OK)  # {worker address: bool}
+            if not writable or not all(writable.values()):
+                bad = [w for w, ok in writable.items() if not ok] or ["(no workers)"]
+                raise ClusterError(f"the run store {store_root} is not writable from worker(s) {', '.join(bad)}: "
+                                   "give --out a path on storage every worker mounts at the same place")
+        pending = {client.submit(execute_run, *t, pure=False) for t in tasks}
+        no_workers_since: float | None = None
+        while pending:
+            done, pending = wait(pending, timeout=5.0, return_when="FIRST_COMPLETED")
+            for fut in done:
+                yield fut.result()
+            if done:
+                no_workers_since = None
+                continue
+            if client.scheduler_info().get("workers"):
+                no_workers_since = None
+            elif no_workers_since is None:
+                no_workers_since = time.monotonic()
+            elif time.monotonic() - no_workers_since > DASK_NO_WORKERS_TIMEOUT:
+                raise ClusterError(f"the Dask cluster has had no workers for {DASK_NO_WORKERS_TIMEOUT:.0f} s; start "
+                                   "workers (or check why they died) and run the same command: finished runs "
+                                   "are kept")
     finally:
         client.close()
         if cluster is not None:
@@ -200,9 +236,9 @@ def run_all(
                 n_failed += 1
                 msg = f"FAILED {outcome.run_id} ({_label(outcome.params)}): {outcome.error}"
                 (bar.write if bar else print)(msg, file=sys.stderr)
-            if bar is not None:
+            if bar is not None:  # one refresh per run (set_postfix would print a second line into logs)
+                bar.set_postfix(failed=n_failed, refresh=False)
                 bar.update(1)
-                bar.set_postfix(failed=n_failed)
         pending = [c for c in pending if c.run_id in busy]
     if bar is not None:
         bar.close()

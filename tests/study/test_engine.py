@@ -174,3 +174,40 @@ def test_dask_backend_on_a_local_cluster(tiny_study, tmp_path, run_cli):
             "--no-report", "--preset", "quick")
     run_cli("sweep", str(study), "--out", str(tmp_path / "loky"), "--jobs", "1", "--no-report", "--preset", "quick")
     assert_same_results(tmp_path / "dask", tmp_path / "loky")
+
+
+def test_dask_bad_scheduler_address_is_one_line_within_the_timeout(tiny_study, tmp_path, run_cli):
+    pytest.importorskip("dask.distributed")
+    start = time.monotonic()
+    proc = run_cli("sweep", str(tiny_study()), "--out", str(tmp_path / "o"), "--backend", "dask", "--scheduler",
+                   "tcp://127.0.0.1:9", "--no-report", "--preset", "quick", check=False, timeout=120)
+    assert proc.returncode == 1
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert time.monotonic() - start < 60
+
+
+@pytest.mark.slow
+def test_dask_external_cluster_relative_out_and_lost_workers(tiny_study, tmp_path, run_cli, monkeypatch):
+    distributed = pytest.importorskip("dask.distributed")
+    from autoenc.cli import main
+    from autoenc.study import runner
+
+    study = tiny_study()
+    # a scheduler with one worker process, started from another folder: a relative --out must
+    # still land in the client's folder
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  env={"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}) as cluster:
+        (tmp_path / "client").mkdir()
+        monkeypatch.chdir(tmp_path / "client")
+        assert main(["sweep", str(study), "--out", "runs", "--backend", "dask", "--scheduler",
+                     cluster.scheduler_address, "--no-report", "--preset", "quick"]) == 0
+    run_cli("sweep", str(study), "--out", str(tmp_path / "loky"), "--jobs", "1", "--no-report", "--preset", "quick")
+    assert_same_results(tmp_path / "client" / "runs", tmp_path / "loky")
+    # a cluster whose workers are all gone: one line after the stated wait, not a hang
+    monkeypatch.setattr(runner, "DASK_NO_WORKERS_TIMEOUT", 1.0)
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty:
+        start = time.monotonic()
+        rc = main(["sweep", str(study), "--out", str(tmp_path / "empty"), "--backend", "dask", "--scheduler",
+                   empty.scheduler_address, "--no-report", "--preset", "quick"])
+        assert rc == 1 and time.monotonic() - start < 60
