@@ -16,7 +16,7 @@ Measures, with 2 BLAS threads (threadpoolctl; ``--threads`` changes it) and
 
 Usage::
 
-    python benchmarks/bench_nn.py [--epochs 3] [--quick] [--threads 2] [--json results.json] [--profile]
+    python benchmarks/bench_nn.py [--epochs 3] [--quick] [--threads 2] [--json results.json] [--profile] [--no-shapes]
 
 Each epoch reports wall seconds and process CPU seconds (all threads). Timings on a shared
 machine are noisy: compare only numbers from the same run, and check the load average the
@@ -280,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2, the bar's setting)")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--profile", action="store_true", help="cProfile one autoenc MSE epoch and print the top")
+    parser.add_argument("--no-shapes", action="store_true",
+                        help="skip the per-shape table (profile_step.py: every shape of the studies, 1 and 2 "
+                             "threads, autoenc vs PyTorch ms/step and the share of the sgemm bound)")
     args = parser.parse_args(argv)
 
     import torch
@@ -384,6 +387,12 @@ def _run(args: argparse.Namespace, torch) -> int:
         prof = cProfile.Profile()
         prof.runcall(ours, X, 99)
         pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+    if not args.no_shapes:  # per shape, from the same process: phases, sgemm bound, PyTorch step
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import profile_step
+
+        print("\nper shape (profile_step.py), ms per step:")
+        profile_step.main(["--threads", "1", "2", "--steps", "100" if args.quick else "200"])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
         print(f"wrote {args.json}")
