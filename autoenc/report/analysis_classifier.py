@@ -51,24 +51,39 @@ MAX_MISCLASSIFIED = 24
 MAX_BOUNDARY_FIGURES = 12
 
 
-def accuracy_curves(histories: dict[str, pd.DataFrame], *, title: str = "") -> Any:
-    """Train (solid) and test (dashed) accuracy per epoch, one colour per run."""
+def accuracy_curves(cells: list[Cell], *, title: str = "") -> Any:
+    """Train (left) and test (right) accuracy per epoch: one colour per cell, the line the mean
+    over its seeds and the band their range."""
     from ..viz import new_figure
 
-    fig = new_figure(7.0, 4.2)
-    ax = fig.subplots()
-    for i, (label, h) in enumerate(histories.items()):
-        color = f"C{i % 10}"
-        if "train_accuracy" in h:
-            ax.plot(h["epoch"], h["train_accuracy"], color=color, lw=1.4, label=f"{label} train")
-        if "test_accuracy" in h:
-            ax.plot(h["epoch"], h["test_accuracy"], color=color, lw=1.4, ls="--", label=f"{label} test")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig = new_figure(9.0, 3.8)
+    axes = fig.subplots(1, 2, sharey=True)
+    palette = "tab10" if len(cells) <= 10 else "tab20"
+    import matplotlib
+
+    colors = matplotlib.colormaps[palette]
+    for i, c in enumerate(cells):
+        histories = [r.history() for r in c.runs]
+        for ax, column in zip(axes, ("train_accuracy", "test_accuracy"), strict=True):
+            curves = [h[column].to_numpy(float) for h in histories if column in h]
+            if not curves:
+                continue
+            n = min(len(v) for v in curves)
+            stack = np.vstack([v[:n] for v in curves])
+            epochs = np.arange(1, n + 1)
+            color = colors(i % colors.N)
+            ax.fill_between(epochs, stack.min(axis=0), stack.max(axis=0), color=color, alpha=0.2, lw=0)
+            ax.plot(epochs, stack.mean(axis=0), color=color, lw=1.5, label=c.short if ax is axes[0] else None)
+    for ax, name in zip(axes, ("train accuracy", "test accuracy"), strict=True):
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy")
+    seeds = max(len(c.runs) for c in cells)
+    fig.legend(loc="outside right upper", fontsize=8, frameon=False,
+               title=f"mean of {seeds} seeds (band: range)", title_fontsize=8)
     if title:
-        ax.set_title(title)
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -76,7 +91,8 @@ def seed_dots(cells: list[Cell], metric: str = "test_accuracy", *, targets: dict
               panels: list[list[Cell]] | None = None) -> Any:
     """Per-seed values of each cell (dots), the mean's t-interval (grey bar) and the median
     (red tick); one panel per group of cells (e.g. per data set), each with its own x range.
-    ``targets`` are drawn as dotted lines where they fall inside a panel's range."""
+    ``targets`` (cell label -> value, e.g. the original study's figure for that cell) are drawn
+    as a purple diamond on the cell's own row."""
     from ..viz import new_figure
 
     panels = panels or [cells]
@@ -88,17 +104,18 @@ def seed_dots(cells: list[Cell], metric: str = "test_accuracy", *, targets: dict
             v = c.values(metric)
             _, lo, hi = t_interval(v, bounds=(0.0, 1.0) if "accuracy" in metric else None)
             if np.isfinite(lo):
-                ax.plot([lo, hi], [i, i], color="0.55", lw=3, solid_capstyle="butt")
-            ax.plot([c.median(metric)] * 2, [i - 0.3, i + 0.3], color="C3", lw=2)
-            ax.scatter(v, np.full(len(v), i), s=18, color="C0", zorder=3)
-        ax.set_yticks(range(len(group)), [c.label for c in group], fontsize=7)
+                ax.plot([lo, hi], [i, i], color="0.55", lw=3, solid_capstyle="butt",
+                        label="95% t-interval of the mean" if i == 0 else None)
+            ax.plot([c.median(metric)] * 2, [i - 0.3, i + 0.3], color="C3", lw=2, label="median" if i == 0 else None)
+            ax.scatter(v, np.full(len(v), i), s=18, color="C0", zorder=3, label="seeds" if i == 0 else None)
+            if targets and c.label in targets:
+                ax.scatter([targets[c.label]], [i], marker="D", s=36, color="C4", zorder=4,
+                           label="original study (as reported)")
+        ax.set_yticks(range(len(group)), [c.short or c.label for c in group], fontsize=8)
         ax.set_ylim(len(group) - 0.5, -0.5)
-        lo_x, hi_x = ax.get_xlim()
-        for j, (label, x) in enumerate((targets or {}).items()):
-            if lo_x <= x <= hi_x:
-                ax.axvline(x, color=f"C{(j + 4) % 10}", ls=":", lw=1.2, label=label)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="lower left", frameon=False)
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))
+        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="lower left", frameon=False)
         ax.grid(alpha=0.3, axis="x")
         ax.tick_params(axis="x", labelsize=8)
     axes[-1].set_xlabel(metric.replace("_", " "))
@@ -239,16 +256,16 @@ def _section_accuracy(ctx: ReportContext, cells: list[Cell], frame: pd.DataFrame
     s.add_table(Table(frame, formats={c: ".4f" for c in ("median test accuracy", "mean", "95% CI low",
                                                            "95% CI high", "min", "max", "median train accuracy")}
                       | {"median train seconds": ".1f"}))
-    targets = {f"original {r['name']}": float(r["original"]) for r in originals
-               if isinstance(r.get("original"), int | float) and not isinstance(r.get("original"), bool)}
+    targets = {r["cell"].label: float(r["original"]) for r in originals if r.get("cell") is not None
+               and isinstance(r.get("original"), int | float) and not isinstance(r.get("original"), bool)}
     by_dataset: dict[str, list[Cell]] = {}
     for c in cells:
         by_dataset.setdefault(str(c.runs[0].config.data.get("dataset", "")), []).append(c)
     s.add_figure(ctx.figure(seed_dots(cells, targets=targets, panels=list(by_dataset.values())),
                             "accuracy-per-cell",
                             "Test accuracy of every run (dots: seeds; red tick: median; grey bar: 95% t-interval "
-                            "of the mean, clipped to [0, 1]); dotted lines: the original study's figures; one "
-                            "panel per data set."))
+                            "of the mean, clipped to [0, 1]); purple diamonds: the original study's figure for the "
+                            "cell that reproduces it (as reported); one panel per data set."))
     return s
 
 
@@ -408,17 +425,20 @@ def _section_confusion(ctx: ReportContext, cells: list[Cell], originals: list[di
     from ..viz import confusion_matrix_plot
 
     s = Section("Confusion matrices and per-class accuracy")
-    s.add_text("Confusion matrices are summed over the seeds of a cell (rows: true class); per-class accuracy "
-               "is the median over seeds of each class's share of correctly classified test samples.")
+    s.add_text("Confusion matrices are the mean over the seeds of a cell (rows: true class; each row sums to the "
+               "class's number of test samples); the title gives the median test accuracy over seeds, the figure "
+               "of the tables and the headline. Per-class accuracy is the median over seeds of each class's share "
+               "of correctly classified test samples.")
     for i, c in enumerate(_highlight_cells(cells, originals)):
         cms = [np.asarray(r.metrics["confusion_matrix"]) for r in c.runs if "confusion_matrix" in r.metrics]
         if not cms:
             continue
-        cm = np.sum(cms, axis=0)
+        cm = np.mean(cms, axis=0)
         names = class_names(str(c.runs[0].config.data.get("dataset", "")), len(cm))
-        fig = confusion_matrix_plot(cm, names, title=c.label)
-        s.add_figure(ctx.figure(fig, f"confusion-{i}", f"{c.label}: test confusion matrix, {len(cms)} seeds "
-                                                       "summed."))
+        fig = confusion_matrix_plot(cm, names, title=c.short or c.label, accuracy=c.median("test_accuracy"),
+                                    accuracy_label=f"median test accuracy over {len(cms)} seeds")
+        s.add_figure(ctx.figure(fig, f"confusion-{i}", f"{c.label}: test confusion matrix, mean over {len(cms)} "
+                                                       "seeds."))
     n_classes = max(len(r.metrics.get("per_class_accuracy", [])) for c in cells for r in c.runs)
     rows = []
     for k in range(n_classes):
@@ -471,15 +491,16 @@ def _section_curves(ctx: ReportContext, cells: list[Cell]) -> Section:
     histories = {}
     for c in cells:
         run = c.median_run()
-        histories[f"{c.label} (seed {run.config.seed})" if len(cells) > 1 else f"seed {run.config.seed}"] = \
+        histories[f"{c.short} (seed {run.config.seed})" if len(cells) > 1 else f"seed {run.config.seed}"] = \
             run.history()
     s = Section("Learning curves")
     s.add_text("Per cell, the run of median test accuracy: loss per epoch (solid: training; dashed: validation "
-               "when the study holds one out), then train and test accuracy per epoch.")
+               "when the study holds one out); then train and test accuracy per epoch over all seeds.")
     log_y = any(float(h["train_loss"].min()) > 0 and float(h["train_loss"].max() / h["train_loss"].min()) > 50
                 for h in histories.values())
     s.add_figure(ctx.figure(learning_curves(histories, title="training loss", log_y=log_y), "loss-curves",
                             "Training loss per epoch (mean over the epoch's minibatches)."))
-    s.add_figure(ctx.figure(accuracy_curves(histories, title="accuracy"), "accuracy-curves",
-                            "Train accuracy (solid) and test accuracy (dashed) after each epoch."))
+    s.add_figure(ctx.figure(accuracy_curves(cells), "accuracy-curves",
+                            "Train and test accuracy after each epoch, one colour per cell: the mean over its "
+                            "seeds, the band their range."))
     return s

@@ -15,7 +15,7 @@ from ..study.grid import RunConfig, canonical_json
 from ..study.store import Run
 from .render import Alert, ReportContext, Section
 
-__all__ = ["CONFIDENCE", "Cell", "class_names", "collect_cells", "data_loader", "matches", "optional_section",
+__all__ = ["CONFIDENCE", "Cell", "class_names", "human", "collect_cells", "data_loader", "matches", "optional_section",
            "original_rows", "settings_paragraphs", "show", "t_interval"]
 
 CONFIDENCE = 0.95
@@ -28,6 +28,8 @@ class Cell:
     params: dict[str, Any]
     label: str
     runs: list[Run] = field(default_factory=list)
+    #: the label for figures: values only, in words (``conv1d · 500 train images``)
+    short: str = ""
 
     def values(self, metric: str) -> np.ndarray:
         out = [r.metrics.get(metric) for r in self.runs]
@@ -56,6 +58,17 @@ def show(value: Any) -> str:
     return str(value)
 
 
+def human(key: str, value: Any) -> str:
+    """One grid value in words for figure labels (tables keep ``key=value``)."""
+    if key in ("variant", "dataset", "loss", "architecture", "activation", "optimizer"):
+        return show(value)
+    if key == "train_subset":
+        return f"{int(value):,} train images" if isinstance(value, int) else f"train {show(value)}"
+    if key in ("hidden", "widths"):
+        return f"hidden {show(value)}"
+    return f"{key.replace('_', ' ')} {show(value)}"
+
+
 def collect_cells(ctx: ReportContext) -> list[Cell]:
     """Done runs grouped by grid values without the seed, in grid order.
 
@@ -68,7 +81,8 @@ def collect_cells(ctx: ReportContext) -> list[Cell]:
         key = canonical_json(params)
         if key not in cells:
             label = ", ".join(f"{k}={show(params[k])}" for k in varying if k in params) or "all runs"
-            cells[key] = Cell(params, label)
+            short = " · ".join(human(k, params[k]) for k in varying if k in params) or "all runs"
+            cells[key] = Cell(params, label, short=short)
     for run in ctx.results.done:
         key = canonical_json({k: v for k, v in run.params.items() if k != "seed"})
         if key in cells:

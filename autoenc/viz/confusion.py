@@ -19,6 +19,8 @@ def confusion_matrix_plot(
     *,
     normalize: bool = True,
     title: str = "",
+    accuracy: float | None = None,
+    accuracy_label: str = "accuracy",
 ) -> Figure:
     """Confusion matrix (rows: true class, columns: predicted class).
 
@@ -34,7 +36,10 @@ def confusion_matrix_plot(
     normalize : bool
         Colour by row rate rather than by count.
     title : str
-        Axes title; the overall accuracy is appended.
+        Axes title; the accuracy is appended.
+    accuracy, accuracy_label
+        The accuracy named in the title (default: the matrix's own trace / total) and its name,
+        e.g. the median over seeds when ``cm`` is a mean over seeds.
 
     Returns
     -------
@@ -47,7 +52,7 @@ def confusion_matrix_plot(
     row_sums = cm.sum(axis=1, keepdims=True)
     rates = np.divide(cm, row_sums, out=np.zeros_like(cm), where=row_sums > 0)
     shown = rates if normalize else cm
-    size = max(4.0, 0.55 * n + 2.0)
+    size = max(4.0, 0.62 * n + 2.2)
     fig = new_figure(size + 0.8, size)
     ax = fig.subplots()
     image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=1.0 if normalize else None)
@@ -56,18 +61,20 @@ def confusion_matrix_plot(
     threshold = shown.max() / 2 if shown.max() > 0 else 1.0
     for i in range(n):
         for j in range(n):
-            text = f"{int(cm[i, j])}"
+            count = cm[i, j]
+            text = f"{count:.0f}" if abs(count - round(count)) < 1e-9 or count >= 100 else f"{count:.1f}"
             if normalize:
                 text += f"\n{100 * rates[i, j]:.0f}%"
-            ax.text(j, i, text, ha="center", va="center", fontsize=6 if n > 8 else 8,
+            ax.text(j, i, text, ha="center", va="center", fontsize=7.5 if n > 8 else 9,
                     color="white" if shown[i, j] > threshold else "black")
     ax.set_xticks(range(n), class_names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(n), class_names, fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    total = cm.sum()
-    accuracy = np.trace(cm) / total if total > 0 else float("nan")
-    ax.set_title(f"{title + ': ' if title else ''}accuracy {accuracy:.4f}", fontsize=9)
+    if accuracy is None:
+        total = cm.sum()
+        accuracy = np.trace(cm) / total if total > 0 else float("nan")
+    ax.set_title(f"{title + ': ' if title else ''}{accuracy_label} {accuracy:.4f}", fontsize=10)
     return fig
 
 
