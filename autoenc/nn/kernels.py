@@ -13,6 +13,7 @@ numba is a dependency; if it cannot be imported (a platform without wheels) or
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -35,9 +36,20 @@ def _kernels() -> dict[str, Callable[..., Any]]:
     if os.environ.get("AUTOENC_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
         return _KERNELS
     try:
-        import numba
-    except ImportError:  # optional at run time: the NumPy path gives the same numbers
-        return _KERNELS
+        _KERNELS.update(_compile())
+    except Exception as e:  # noqa: BLE001 - no numba, or it cannot compile here: the NumPy path, same numbers
+        _KERNELS.clear()
+        if not isinstance(e, ImportError):
+            logging.getLogger("autoenc").warning(f"numba kernels unavailable ({type(e).__name__}: {e}); "
+                                                 "training uses the NumPy path (same results, slower)")
+    return _KERNELS
+
+
+def _compile() -> dict[str, Callable[..., Any]]:
+    """The kernels, compiled (and cached by numba) for float32 before first use, so that a
+    platform where numba cannot compile falls back here rather than in the middle of a run."""
+    import numba
+
     jit = numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")
 
     @jit
@@ -71,8 +83,12 @@ def _kernels() -> dict[str, Callable[..., Any]]:
         for i in range(x.size):
             out[i] = delta[i] * (one if x[i] > 0 else zero)
 
-    _KERNELS.update(adam=adam, mse_sigmoid=mse_sigmoid, relu_backward=relu_backward)
-    return _KERNELS
+    one = np.ones(4, np.float32)
+    f32 = np.float32
+    adam(one.copy(), one, one.copy(), one.copy(), f32(0.1), f32(0.001), f32(0.0), False, 1e-8, 1e-3)
+    mse_sigmoid(one, one, f32(1.0), f32(1.0), one.copy())
+    relu_backward(one, one, one.copy())
+    return {"adam": adam, "mse_sigmoid": mse_sigmoid, "relu_backward": relu_backward}
 
 
 def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:

@@ -203,3 +203,20 @@ def test_untouched_parameter_gets_a_zero_gradient_in_the_step():
     used.backward_update_gradient(np.ones((1, 2), np.float32), np.ones_like(out))
     opt.step()
     np.testing.assert_array_equal(unused.weight.data, before)
+
+
+def test_a_numba_that_cannot_compile_falls_back_with_a_warning(monkeypatch, caplog):
+    def broken():
+        raise RuntimeError("LLVM exploded")
+
+    import logging
+
+    monkeypatch.setattr(kernels, "_compile", broken)
+    monkeypatch.setattr(kernels, "_KERNELS", None)
+    monkeypatch.setattr(logging.getLogger("autoenc"), "propagate", True)  # the CLI may have turned it off
+    with caplog.at_level("WARNING", logger="autoenc"):
+        assert not kernels.numba_enabled()
+    assert "NumPy path" in caplog.text
+    a = np.ones((2, 3), np.float32)
+    np.testing.assert_array_equal(kernels.relu_backward(a, a), a)  # still computes, on the NumPy path
+    monkeypatch.setattr(kernels, "_KERNELS", None)
