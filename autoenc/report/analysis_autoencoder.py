@@ -39,6 +39,7 @@ from .autoencoder_data import (
     _pca_errors,
     _per_seed_comparisons,
     _unit,
+    bce_floor,
 )
 from .autoencoder_figures import (
     _section_curves,
@@ -49,19 +50,7 @@ from .autoencoder_figures import (
 )
 
 
-def _bce_floor(r: RunRecord, loaded: Any, cache: dict[int, float]) -> float:
-    """The BCE floor of a run's validation images (their own entropy; ``BCELoss.floor``), for runs
-    trained before metrics.json recorded it (``loss_floor``)."""
-    from ..nn import BCELoss
-
-    n_val = int(r.metrics.get("n_validation") or 0)
-    if n_val not in cache:
-        X, _ = loaded.train()
-        cache[n_val] = BCELoss().floor(np.asarray(X[-n_val:], dtype=np.float32)) if n_val else 0.0
-    return cache[n_val]
-
-
-def _converged(r: RunRecord, loaded: Any, floors: dict[int, float]) -> tuple[bool | None, float]:
+def _converged(r: RunRecord, loaded: Any, floors: dict[int, tuple[float, float]]) -> tuple[bool | None, float]:
     """The rule on the run's history, measured above the loss floor (docs/convergence.md), and the
     relative improvement of its last 5 epochs; the stored flag when the history cannot be read."""
     from ..nn.train import CONVERGENCE_WINDOW, converged
@@ -70,7 +59,7 @@ def _converged(r: RunRecord, loaded: Any, floors: dict[int, float]) -> tuple[boo
     try:
         h = r.run.history()
         if floor is None:
-            floor = _bce_floor(r, loaded, floors) if r.loss == "bce" else 0.0
+            floor = bce_floor(r, loaded, floors)[0] if r.loss == "bce" else 0.0
     except (OSError, ValueError):  # no history or no data here: what the run recorded
         return r.metrics.get("converged"), math.nan
     column = "val_loss" if "val_loss" in h and np.isfinite(h["val_loss"].to_numpy(float)).any() else "train_loss"
@@ -89,7 +78,7 @@ def _run_frame(data: StudyData, loaded: Any) -> pd.DataFrame:
     import pandas as pd
 
     rows = []
-    floors: dict[int, float] = {}
+    floors: dict[int, tuple[float, float]] = {}
     for r in data.records:
         sse = r.per_image["mse"] * data.n_pixels
         m = r.metrics

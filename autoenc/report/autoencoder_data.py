@@ -211,6 +211,21 @@ class _Data:
         return self._get("test")
 
 
+def bce_floor(r: RunRecord, loaded: _Data, cache: dict[int, tuple[float, float]]) -> tuple[float, float]:
+    """(validation, training) BCE floors of a run's images: their own entropy (``BCELoss.floor``),
+    the least BCE any reconstruction reaches. metrics.json records the validation one
+    (``loss_floor``) since 2026-12-03; older runs get it computed here."""
+    from ..nn import BCELoss
+
+    n_val = int(r.metrics.get("n_validation") or 0)
+    if n_val not in cache:
+        X, _ = loaded.train()
+        X = np.asarray(X, dtype=np.float32)
+        val = BCELoss().floor(X[-n_val:]) if n_val else 0.0
+        cache[n_val] = (val, BCELoss().floor(X[:-n_val] if n_val else X))
+    return cache[n_val]
+
+
 def _model_run(data: StudyData, depth: int, latent: int, loss: str) -> RunRecord | None:
     runs = data.select(depth, latent, loss)
     return min(runs, key=lambda r: r.seed) if runs else None

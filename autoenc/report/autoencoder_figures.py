@@ -30,6 +30,7 @@ from .autoencoder_data import (
     _save_json,
     _stratified,
     _tsne_cached,
+    bce_floor,
 )
 
 
@@ -65,7 +66,7 @@ def learning_curve_grid(histories: dict[tuple[str, int], list[tuple[int, int, pd
             if i == len(losses) - 1:
                 ax.set_xlabel("epoch")
             if j == 0:
-                ax.set_ylabel(f"{loss.upper()} loss")
+                ax.set_ylabel("BCE above its floor" if loss == "bce" else f"{loss.upper()} loss")
     handles = [Line2D([], [], color=color[k], label=f"k={k}") for k in latents]
     handles += [Line2D([], [], color="0.3", label="train"), Line2D([], [], color="0.3", ls="--", label="validation")]
     fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
@@ -74,18 +75,29 @@ def learning_curve_grid(histories: dict[tuple[str, int], list[tuple[int, int, pd
 
 def _section_curves(b: _Builder, data: StudyData) -> Section:
     histories: dict[tuple[str, int], list[tuple[int, int, Any]]] = defaultdict(list)
+    floors: dict[int, tuple[float, float]] = {}
+    shown: set[float] = set()
     for r in data.records:
         try:
-            histories[(r.loss, r.depth)].append((r.latent, r.seed, r.run.history()))
+            h = r.run.history()
         except (OSError, ValueError):
             continue
+        if r.loss == "bce":  # the loss above its floor: what the convergence rule measures
+            val_floor, train_floor = bce_floor(r, b.loaded, floors)
+            h = h.assign(train_loss=h["train_loss"] - train_floor,
+                         **({"val_loss": h["val_loss"] - val_floor} if "val_loss" in h else {}))
+            shown.add(round(val_floor, 3))
+        histories[(r.loss, r.depth)].append((r.latent, r.seed, h))
     s = Section("Learning curves")
     if not histories:
         return s.add_text("No history.csv found in the runs.")
+    floor_text = (f" BCE is drawn above its floor, the images' own entropy (about {', '.join(map(str, sorted(shown)))} "
+                  "per pixel), which no reconstruction can go below: on the raw loss every BCE curve looks flat."
+                  if shown else "")
     s.add_figure(b.fig(learning_curve_grid(histories, data.latents), "learning-curves",
                        "Training loss (solid) and validation loss (dashed) per epoch; one panel per training loss "
-                       "and depth, one colour per latent size, one line per seed. Runs flagged as not converged are "
-                       "listed in the alerts."))
+                       "and depth, one colour per latent size, one line per seed." + floor_text + " Runs that do "
+                       "not meet the convergence rule are listed in the alerts."))
     return s
 
 
