@@ -102,8 +102,13 @@ def _run_frame(data: StudyData, loaded: Any) -> pd.DataFrame:
 
 def _original(ctx: ReportContext) -> dict[str, Any] | None:
     """The original study's error table from ``[study.original]`` (docs/studies.md), or None."""
-    given = ctx.spec.extra.get("original")
-    if not isinstance(given, dict) or not given.get("latent_sizes") or not isinstance(given.get("mean"), dict):
+    entries = ctx.spec.extra.get("original")
+    # one schema for every study: named entries [study.original.<name>]; the error table is the
+    # entry with latent_sizes and mean (a table written directly under [study.original] also works)
+    candidates = [entries, *entries.values()] if isinstance(entries, dict) else []
+    given = next((c for c in candidates if isinstance(c, dict) and c.get("latent_sizes")
+                  and isinstance(c.get("mean"), dict)), None)
+    if given is None:
         return None
     sizes = [int(k) for k in given["latent_sizes"]]
     table = {loss: dict(zip(sizes, values, strict=False)) for loss, values in given["mean"].items()}
