@@ -267,6 +267,26 @@ def _listed(items: Sequence[str]) -> list[str]:
 CONVERGENCE_ALERT_TITLE = "runs do not meet the convergence rule"
 
 
+def _converged(run: Any) -> bool | None:
+    """The run's convergence flag; for cross-entropy with label smoothing recomputed from its
+    history above the loss's floor (the smoothed targets' entropy), which runs trained before
+    2026-12-03 did not subtract."""
+    smoothing = float(run.config.train.get("label_smoothing", 0.0) or 0.0)
+    n_classes = len(run.metrics.get("confusion_matrix") or [])
+    if not smoothing or run.config.train.get("loss") != "cross_entropy" or n_classes < 2 or "loss_floor" in run.metrics:
+        return run.metrics.get("converged")
+    from ..nn import CrossEntropyLoss
+    from ..nn.train import converged
+
+    try:
+        h = run.history()
+    except (OSError, ValueError):
+        return run.metrics.get("converged")
+    column = "val_loss" if "val_loss" in h and h["val_loss"].notna().any() else "train_loss"
+    floor = CrossEntropyLoss(label_smoothing=smoothing).floor(np.arange(n_classes))
+    return converged(h[column].to_numpy(float), bool(run.metrics.get("stopped_early")), floor=floor)
+
+
 def convergence_alert(items: list[str]) -> Alert:
     """The warning that lists runs not meeting the convergence rule (one line per run)."""
     return Alert("warning", f"{len(items)} {CONVERGENCE_ALERT_TITLE}",
@@ -297,7 +317,7 @@ def run_alerts(store: RunStore, results: StudyResults, n_configs: int) -> list[A
         alerts.append(Alert("warning", f"{len(results.missing)} of {n_configs} runs missing",
                             "The report covers only the completed runs; `sweep` the study again to "
                             "finish the grid.", _listed(items)))
-    not_converged = [r for r in results.done if r.metrics.get("converged") is False]
+    not_converged = [r for r in results.done if _converged(r) is False]
     if not_converged:
         alerts.append(convergence_alert([
             f"{_cell(r.params)} (run {r.run_id}): epochs {r.metrics.get('epochs_run', '?')}, "

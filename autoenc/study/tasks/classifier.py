@@ -251,6 +251,7 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
         "stopped_early": history.stopped_early,
         # the one convergence rule of every task (autoenc.nn.train.converged; docs/convergence.md)
         "converged": history.converged,
+        "loss_floor": history.loss_floor,  # the rule measures above it (label smoothing: > 0)
         "n_parameters": model.n_parameters(),
         "train_seconds": train_seconds,
     }
