@@ -36,6 +36,10 @@ def _fraction(v: Any) -> str | None:
     return None if 0 <= v < 1 else "must be in [0, 1)"
 
 
+def _open_fraction(v: Any) -> str | None:
+    return None if 0 < v < 1 else "must be in (0, 1)"
+
+
 def _one_of(*choices: Any):
     def check(v: Any) -> str | None:
         return None if v in choices else f"must be one of {list(choices)}"
@@ -134,7 +138,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "warmup_epochs": ((int,), _non_negative),
         # plateau schedule: multiply the rate by plateau_factor after plateau_patience epochs that
         # improve the best validation loss by less than plateau_threshold (relative)
-        "plateau_factor": (_NUM, _fraction),
+        "plateau_factor": (_NUM, _open_fraction),
         "plateau_patience": ((int,), _non_negative),
         "plateau_threshold": (_NUM, _fraction),
         # stop at the first epoch at which the convergence rule holds (docs/convergence.md);
