@@ -56,6 +56,8 @@ def _converged(r: RunRecord, loaded: Any, floors: dict[int, tuple[float, float]]
     from ..nn.train import CONVERGENCE_WINDOW, converged
 
     floor = r.metrics.get("loss_floor")
+    if not isinstance(floor, int | float) or isinstance(floor, bool) or not math.isfinite(floor):
+        floor = None  # absent (older runs) or not a number: recomputed from the images
     try:
         h = r.run.history()
         if floor is None:
