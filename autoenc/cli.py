@@ -293,9 +293,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_study(args: argparse.Namespace, command: str) -> None:
+    if args.all:
+        raise SpecError(f"{command} writes one file from one run: name one study instead of --all")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .features import export_encoder
 
+    _one_study(args, "export")
     spec = _studies(args, reading=True)[0]
     path = export_encoder(spec, _store(args, spec), _cell(args.cell), Path(args.to))
     print(f"encoder written to {path}")
@@ -323,6 +329,7 @@ def cmd_codec(args: argparse.Namespace) -> int:
     from .features import RunLookupError, find_run
     from .study.grid import resolve
 
+    _one_study(args, "codec")
     if not args.step_scale > 0 or not np.isfinite(args.step_scale):
         raise SpecError(f"--step-scale must be a finite number > 0, got {args.step_scale}")
     _check_data_dir(args.data_dir)

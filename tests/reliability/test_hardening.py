@@ -212,3 +212,12 @@ def test_studies_are_found_from_the_package_anywhere(tmp_path, monkeypatch):
     (own / "only.toml").write_text(STUDY.format(name="only", description="d", lr="0.1"))
     assert main(["--studies-dir", str(own), "show", "only"]) == 0
     assert main(["--studies-dir", str(tmp_path / "missing"), "list"]) == 2
+
+
+@pytest.mark.parametrize("command", ["export", "codec"])
+def test_single_run_commands_refuse_all(command, tmp_path, capsys):
+    from autoenc.cli import main
+
+    assert main([command, "xor", "--all", "--cell", "seed=0", "--to", str(tmp_path / "x.npz"),
+                 "--out", str(tmp_path)]) == 2
+    assert "--all" in capsys.readouterr().err
