@@ -290,16 +290,16 @@ def _protocol(ctx: ReportContext) -> str:
     if not ctx.results.done:
         return "no run done"
     t = resolve(ctx.results.done[0].config).train
-    budget = f"at most {t['epochs']} epochs" if t.get("stop_when_converged") else f"{t['epochs']} epochs"
+    budget = f"at most {t['epochs']} epochs" if t["stop_when_converged"] else f"{t['epochs']} epochs"
     schedule = {
         "cosine": f"cosine learning-rate annealing to 0 over {t['epochs']} epochs",
         "constant": f"constant learning rate, {budget}",
-        "plateau": f"learning rate × {t.get('plateau_factor', 0.5)} after {t.get('plateau_patience', 3) + 1} "
+        "plateau": f"learning rate × {t['plateau_factor']} after {t['plateau_patience'] + 1} "
                    f"epochs that improve the best validation loss by less than "
-                   f"{100 * t.get('plateau_threshold', 1e-4):.2g}%, {budget}",
+                   f"{100 * t['plateau_threshold']:.2g}%, {budget}",
     }.get(t["lr_schedule"], f"{t['lr_schedule']} schedule, {budget}")
     stop = f", early stopping (patience {t['patience']})" if t["patience"] else ""
-    if t.get("stop_when_converged"):
+    if t["stop_when_converged"]:
         stop += ", each run stopped at the first epoch at which the convergence rule holds"
     return f"{t['optimizer']} lr {t['lr']}, batch {t['batch_size']}, {schedule}{stop}"
 
