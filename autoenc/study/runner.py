@@ -141,7 +141,10 @@ def _dask_results(tasks: list[tuple[str, dict, dict]], jobs: int, scheduler: str
         pending = {client.submit(execute_run, *t, pure=False) for t in tasks}
         no_workers_since: float | None = None
         while pending:
-            done, pending = wait(pending, timeout=5.0, return_when="FIRST_COMPLETED")
+            try:
+                done, pending = wait(pending, timeout=5.0, return_when="FIRST_COMPLETED")
+            except TimeoutError:  # nothing finished in 5 s (dask raises rather than returning empty)
+                done = set()
             for fut in done:
                 yield fut.result()
             if done:
