@@ -10,12 +10,6 @@ from autoenc.models import autoencoder, mlp
 from autoenc.nn import SGD, Adam, Linear, Module, MSELoss, Parameter, ReLU, Sequential, Sigmoid, fit, kernels
 
 
-@pytest.fixture
-def numpy_path(monkeypatch):
-    """Run the block with the kernels disabled (the NumPy fallback)."""
-    monkeypatch.setattr(kernels, "_KERNELS", {})
-
-
 def _with_kernels(fn):
     kernels._KERNELS = None  # reload: compiled if numba is importable
     return fn()
