@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,10 @@ FORMAT_VERSION = 1
 SMOOTHING = 0.5
 #: Largest alphabet per code dimension: a wider one means the step is far too small to be useful.
 MAX_SYMBOLS = 4096
+#: Alphabets at least this wide are coded symbol by symbol with one prebuilt model per dimension;
+#: narrower ones in one call per image with the table passed along (constriction rebuilds each
+#: row's model per symbol, which costs ~1 ns per table entry). Both give the same bits (tested).
+PREBUILT_FROM = 192
 
 
 class CodecError(ValueError):
@@ -74,6 +78,7 @@ class LatentCodec:
         self.step, self.offset, self.probabilities = step, offset, probabilities
         self.model = model or {}
         self.support = (probabilities > 0).sum(axis=1)  # symbols 0 .. support-1 per dimension
+        self._models: list[Any] | None = None  # prebuilt per-dimension models (wide alphabets)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -96,24 +101,53 @@ class LatentCodec:
             if X_train is None:
                 raise CodecError("fit needs X_train or its codes")
             codes = encode_fn(np.asarray(X_train, np.float32))
-        Z = np.asarray(codes, np.float64)
-        if Z.ndim != 2 or not np.isfinite(Z).all():
-            raise CodecError("the encoder gave non-finite or non-2-D codes on the training images")
-        spread = Z.std(axis=0)
+        Z = np.asarray(codes)
+        if Z.ndim != 2 or Z.dtype.kind not in "fiu" or not len(Z):
+            raise CodecError(f"the encoder gave codes of shape {Z.shape} and dtype {Z.dtype} on the training "
+                             "images; expected a non-empty numeric (n, k) array")
+        # Row blocks of a few MB: whole-array float64 temporaries of the train codes (60,000 x 400)
+        # cost more in page faults than in arithmetic.
+        n, k = Z.shape
+        rows = max(1, 2**19 // k)
+
+        def blocks() -> Iterator[np.ndarray]:
+            for i in range(0, n, rows):
+                yield np.asarray(Z[i:i + rows], np.float64)
+
+        total = np.zeros(k)
+        for zb in blocks():
+            if not np.isfinite(zb).all():
+                raise CodecError("the encoder gave non-finite codes on the training images")
+            total += zb.sum(axis=0)
+        mean = total / n
+        spread = np.sqrt(sum(np.einsum("ij,ij->j", zb - mean, zb - mean) for zb in blocks()) / n)
         spread[spread == 0] = 1.0  # a constant dimension: one symbol, costs ~0 bits
         step = step_scale * spread
-        Q = np.rint(Z / step).astype(np.int64)
-        low, high = Q.min(axis=0), Q.max(axis=0)
+        low, high = np.full(k, np.inf), np.full(k, -np.inf)
+        for zb in blocks():
+            qb = np.rint(zb / step)
+            np.minimum(low, qb.min(axis=0), out=low)
+            np.maximum(high, qb.max(axis=0), out=high)
         n_symbols = int((high - low).max()) + 1
         if n_symbols > MAX_SYMBOLS:
             raise CodecError(f"step_scale = {step_scale} gives {n_symbols} symbols in one dimension "
                              f"(limit {MAX_SYMBOLS}); use a larger step")
-        counts = np.zeros((Z.shape[1], n_symbols))
-        for d in range(Z.shape[1]):
-            counts[d, : high[d] - low[d] + 1] = np.bincount(Q[:, d] - low[d], minlength=high[d] - low[d] + 1)
-            counts[d, : high[d] - low[d] + 1] += SMOOTHING
+        # all dimensions in one bincount: symbol s of dimension d counts at d * n_symbols + s
+        base = np.arange(k) * n_symbols - low
+        counts = np.zeros(k * n_symbols)
+        for zb in blocks():
+            counts += np.bincount((np.rint(zb / step) + base).astype(np.int64).ravel(), minlength=k * n_symbols)
+        counts = counts.reshape(k, n_symbols)
+        low = low.astype(np.int64)
+        counts[np.arange(n_symbols) <= (high - low)[:, None]] += SMOOTHING  # each dimension's own range
         probabilities = counts / counts.sum(axis=1, keepdims=True)
         return cls(encode_fn, decode_fn, step, low, probabilities, model)
+
+    def refit(self, step_scale: float, codes: np.ndarray) -> LatentCodec:
+        """The same encoder/decoder with another step, fitted on ``codes`` (the train split's codes):
+        several operating points from one encoder pass."""
+        return type(self).fit(self.encode_fn, self.decode_fn, None, step_scale=step_scale, model=self.model,
+                              codes=codes)
 
     @classmethod
     def from_autoencoder(cls, model: Any, X_train: np.ndarray | None, *, step_scale: float = 0.5,
@@ -163,7 +197,13 @@ class LatentCodec:
 
     def quantize(self, images: np.ndarray) -> np.ndarray:
         """Symbols (n, k) of ``images``: rounded codes, clipped to each dimension's table."""
-        Z = np.asarray(self.encode_fn(_images(images)), np.float64)
+        return self.quantize_codes(self.encode_fn(_images(images)))
+
+    def quantize_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Symbols (n, k) of codes the encoder already gave (``quantize`` without the encoder)."""
+        Z = np.asarray(codes, np.float64)
+        if Z.ndim != 2 or Z.shape[1] != self.latent_size:
+            raise CodecError(f"codes must have shape (n, {self.latent_size}), got {Z.shape}")
         Q = np.rint(Z / self.step).astype(np.int64) - self.offset
         return np.clip(Q, 0, self.support - 1).astype(np.int32)
 
@@ -176,15 +216,32 @@ class LatentCodec:
         """``decode(encode(images))`` without the entropy coder (same values, exactly)."""
         return self.dequantize(self.quantize(images))
 
+    def _prebuilt(self) -> list[Any] | None:
+        """One constriction model per dimension when the alphabet is wide, else None."""
+        if self.probabilities.shape[1] < PREBUILT_FROM:
+            return None
+        if self._models is None:
+            import constriction
+
+            self._models = [constriction.stream.model.Categorical(row, perfect=False) for row in self.probabilities]
+        return self._models
+
     def encode_symbols(self, symbols: np.ndarray) -> list[bytes]:
         """One range-coded message per row of ``symbols``."""
         import constriction
 
-        family = constriction.stream.model.Categorical(perfect=False)
+        symbols = np.asarray(symbols, np.int32)
+        if symbols.ndim != 2 or symbols.shape[1] != self.latent_size:
+            raise CodecError(f"symbols must have shape (n, {self.latent_size}), got {symbols.shape}")
+        family, models = constriction.stream.model.Categorical(perfect=False), self._prebuilt()
         out = []
-        for row in np.asarray(symbols, np.int32):
+        for row in symbols:
             coder = constriction.stream.queue.RangeEncoder()
-            coder.encode(row, family, self.probabilities)
+            if models is None:
+                coder.encode(row, family, self.probabilities)
+            else:
+                for symbol, model in zip(row.tolist(), models, strict=True):
+                    coder.encode(symbol, model)
             out.append(coder.get_compressed().astype("<u4").tobytes())
         return out
 
@@ -193,9 +250,10 @@ class LatentCodec:
         return self.encode_symbols(self.quantize(images))
 
     def decode_symbols(self, blobs: Sequence[bytes]) -> np.ndarray:
+        """Symbols (n, k) from their bitstreams (``encode_symbols`` inverted)."""
         import constriction
 
-        family = constriction.stream.model.Categorical(perfect=False)
+        family, models = constriction.stream.model.Categorical(perfect=False), self._prebuilt()
         symbols = np.empty((len(blobs), self.latent_size), np.int32)
         for i, blob in enumerate(blobs):
             if not isinstance(blob, bytes | bytearray) or len(blob) % 4:
@@ -203,7 +261,9 @@ class LatentCodec:
                                  "not from this codec")
             words = np.frombuffer(bytes(blob), dtype="<u4").astype(np.uint32)
             try:
-                symbols[i] = constriction.stream.queue.RangeDecoder(words).decode(family, self.probabilities)
+                decoder = constriction.stream.queue.RangeDecoder(words)
+                symbols[i] = decoder.decode(family, self.probabilities) if models is None \
+                    else [decoder.decode(model) for model in models]
             except (ValueError, RuntimeError) as e:
                 raise CodecError(f"bitstream {i} cannot be decoded with this codec ({e})") from e
         if ((symbols < 0) | (symbols >= self.support)).any():

@@ -101,15 +101,65 @@ def test_bad_input_and_damaged_files(trained, tmp_path):
         LatentCodec.load(pickled)
 
 
-def test_batch_ssim_matches_scikit_image():
+def test_both_coding_paths_give_the_same_bits(trained, monkeypatch):
+    """Wide alphabets are coded with prebuilt per-dimension models, narrow ones with the table
+    passed per call: the bitstreams must be the same bytes, and each path decodes the other's."""
+    import autoenc.codec as codec_mod
+
+    model, X = trained
+    codec = LatentCodec.from_autoencoder(model, X[:400], step_scale=0.02)
+    assert codec.probabilities.shape[1] > 20
+    symbols = codec.quantize(X[400:])
+    monkeypatch.setattr(codec_mod, "PREBUILT_FROM", 10**9)
+    per_call = codec.encode_symbols(symbols)
+    assert codec._prebuilt() is None
+    monkeypatch.setattr(codec_mod, "PREBUILT_FROM", 2)
+    prebuilt = codec.encode_symbols(symbols)
+    assert codec._prebuilt() is not None
+    assert prebuilt == per_call
+    np.testing.assert_array_equal(codec.decode_symbols(per_call), symbols)
+    np.testing.assert_array_equal(codec.decode(prebuilt), codec.dequantize(symbols))
+    with pytest.raises(CodecError, match="shape"):
+        codec.encode_symbols(symbols[:, :-1])
+    with pytest.raises(CodecError, match="shape"):
+        codec.quantize_codes(np.zeros((3, codec.latent_size + 1)))
+
+
+def test_refit_and_curve_match_fitting_from_scratch(trained):
+    from autoenc.analysis.rate_distortion import codec_curve, codec_point
+
+    model, X = trained
+    base = LatentCodec.from_autoencoder(model, X[:400], step_scale=1.0)
+    curve = codec_curve(base, X[:400], X[400:], 8, step_scales=(1.0, 0.25))
+    for s, point in zip((1.0, 0.25), curve, strict=True):
+        fresh = LatentCodec.from_autoencoder(model, X[:400], step_scale=s)
+        np.testing.assert_array_equal(base.refit(s, base.train_codes(X[:400])).probabilities, fresh.probabilities)
+        assert point == codec_point(fresh, X[400:], 8)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("side", [7, 8, 28])
+def test_batch_ssim_matches_scikit_image(side, compiled, monkeypatch):
+    """Both the numba kernel and the NumPy path (no numba) against scikit-image."""
+    from autoenc.analysis import rate_distortion as rd
+
     skimage_metrics = pytest.importorskip("skimage.metrics")
-    rng = np.random.default_rng(0)
-    X = rng.random((5, 28, 28))
+    if compiled and rd._ssim_kernel() is None:
+        pytest.skip("numba unavailable here: only the NumPy path runs")
+    if not compiled:
+        monkeypatch.setattr(rd, "_SSIM_KERNEL", [None])
+    rng = np.random.default_rng(side)
+    X = rng.random((5 if compiled else 300, side, side))  # 300: several NumPy blocks
     Y = np.clip(X + rng.normal(0, 0.1, X.shape), 0, 1)
-    ours = ssim_batch(X, Y, 28)
+    Y[0] = X[0]
+    Y[1] = 0.0  # a flat image
+    ours = ssim_batch(X, Y, side)
+    assert ours.shape == (len(X),)
     ref = [skimage_metrics.structural_similarity(x, y, data_range=1.0) for x, y in zip(X, Y, strict=True)]
-    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-12)
-    d = distortion(X.reshape(5, -1), X.reshape(5, -1), 28)
+    np.testing.assert_allclose(ours, ref, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="smaller than the SSIM window"):
+        ssim_batch(X[:, :6, :6], Y[:, :6, :6], 6)
+    d = distortion(X.reshape(len(X), -1), X.reshape(len(X), -1), side)
     assert (d["psnr"] == 100).all() and np.allclose(d["ssim"], 1)
 
 
