@@ -8,6 +8,7 @@ import sys
 import textwrap
 from dataclasses import asdict
 
+from .online import source_status
 from .registry import DATASETS, info
 
 
@@ -26,13 +27,17 @@ def _print_list(data_dir: str | None) -> int:
             print(f"{'':<15}at {d.location}")
         if d.notes:
             print(textwrap.fill(d.notes, 100, initial_indent=" " * 15, subsequent_indent=" " * 15))
+    print("\nonline sources (tried by load(..., source='auto') after local files):")
+    for src, state in source_status():
+        print(textwrap.fill(f"{src:<7} {state}", 100, initial_indent="  ", subsequent_indent=" " * 10,
+                            break_on_hyphens=False))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autoenc.datasets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_list = sub.add_parser("list", help="every data set: found or not, where, counts, notes")
+    p_list = sub.add_parser("list", help="every data set: found or not, where, counts, notes; the online sources")
     p_info = sub.add_parser("info", help="one data set as JSON (with checksums)")
     p_info.add_argument("name", choices=DATASETS)
     for p in (p_list, p_info):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from autoenc.datasets import online
+
 ROOT = Path(__file__).resolve().parents[2]
 # $AUTOENC_DATA_DIR when set (a clone placed anywhere), else ../shared/data beside the checkout
 SHARED = Path(os.environ.get("AUTOENC_DATA_DIR") or (ROOT / ".." / "shared" / "data")).resolve()
@@ -35,7 +37,8 @@ def run_cli(*args: str, tmp_path: Path, data_dir: Path | None, cache: Path) -> s
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data folder {SHARED} is absent")
 def test_list_shows_found_data_with_counts(tmp_path, cache_dir):
     out = run_cli("list", tmp_path=tmp_path, data_dir=SHARED, cache=cache_dir)
-    lines = {line.split()[0]: line for line in out.splitlines() if line and not line[0].isspace()}
+    table = out.split("\nonline sources")[0]
+    lines = {line.split()[0]: line for line in table.splitlines() if line and not line[0].isspace()}
     assert set(lines) == {"fashion_mnist", "mnist", "usps", "digits", "gaussians", "xor",
                           "checkerboard", "linear"}
     assert lines["usps"].split()[1:7] == ["found", "train", "7,291", "test", "2,007", "16x16"]
@@ -59,3 +62,15 @@ def test_info_json(tmp_path, cache_dir):
     d = json.loads(run_cli("info", "usps", tmp_path=tmp_path, data_dir=SHARED, cache=cache_dir))
     assert d["found"] and d["n_train"] == 7291 and d["n_test"] == 2007
     assert d["shape"] == [16, 16] and d["class_names"][0] == "0" and len(d["checksum"]) == 64
+
+
+def test_list_says_which_online_sources_are_usable(tmp_path, cache_dir):
+    out = run_cli("list", "--data-dir", str(tmp_path / "empty"), tmp_path=tmp_path,
+                  data_dir=None, cache=cache_dir)
+    sources = " ".join(out.split("\nonline sources")[1].split())  # unwrap the lines
+    if online.tfds_installed():
+        assert "tfds installed (tensorflow-datasets 4." in sources
+        assert "$AUTOENC_OFFLINE is set: prepared copies only" in sources
+    else:
+        assert "tfds not installed (pip install 'autoenc[tfds]')" in sources
+    assert "openml $AUTOENC_OFFLINE is set: only copies already in the cache" in sources

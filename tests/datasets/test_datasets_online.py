@@ -21,7 +21,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.delenv("AUTOENC_OFFLINE", raising=False)
     monkeypatch.delenv("AUTOENC_DATA_DIR", raising=False)
     monkeypatch.setattr(locate, "project_data_dir", lambda: None)
-    monkeypatch.setattr(online, "_reachable", lambda host, timeout=3.0: True)
+    monkeypatch.setattr(online, "_reachable", lambda host, **kw: True)
     return tmp_path
 
 
@@ -71,9 +71,19 @@ def test_openml_offline(env, monkeypatch):
     with pytest.raises(DatasetNotFoundError, match="openml: skipped"):
         datasets.load("usps", "train", data_dir=env / "none")
     monkeypatch.delenv("AUTOENC_OFFLINE")
-    monkeypatch.setattr(online, "_reachable", lambda host, timeout=3.0: False)
+    monkeypatch.setattr(online, "_reachable", lambda host, **kw: False)
     with pytest.raises(DatasetNotFoundError, match="openml: offline"):
         datasets.load("usps", "train", data_dir=env / "none")
+
+
+class _FakeDataset:
+    """Stands in for an unbatched ``tf.data.Dataset`` of (image, label) pairs."""
+
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+    def batch(self, n):
+        return [(self.images[i:i + n], self.labels[i:i + n]) for i in range(0, len(self.labels), n)]
 
 
 def test_tfds_adapter_call_contract(env, monkeypatch):
@@ -86,7 +96,7 @@ def test_tfds_adapter_call_contract(env, monkeypatch):
     def load(name, **kwargs):
         seen["name"], seen["kwargs"] = name, kwargs
         images = np.arange(5 * 784, dtype=np.uint8).reshape(5, 28, 28, 1)
-        return images, np.array([0, 1, 2, 3, 9])
+        return _FakeDataset(images, np.array([0, 1, 2, 3, 9]))
 
     fake = types.ModuleType("tensorflow_datasets")
     fake.load, fake.as_numpy = load, lambda x: x
@@ -96,11 +106,15 @@ def test_tfds_adapter_call_contract(env, monkeypatch):
                          tfds_data_dir="/tfds", shape="image", scale="raw")
     kw = seen["kwargs"]
     assert seen["name"] == "fashion_mnist" and kw["split"] == "test"
-    assert kw["batch_size"] == -1 and kw["as_supervised"] is True and kw["data_dir"] == "/tfds"
+    assert "batch_size" not in kw and kw["as_supervised"] is True and kw["data_dir"] == "/tfds"
+    assert kw["download"] is True and kw["try_gcs"] is False
     assert kw["download_and_prepare_kwargs"]["download_config"].manual_dir == "/archives"
     assert X.shape == (5, 28, 28) and np.array_equal(y, [0, 1, 2, 3, 9])
+    # offline, a prepared copy is read with download=False
+    (env / "tfds" / "mnist" / "3.0.1").mkdir(parents=True)
+    (env / "tfds" / "mnist" / "3.0.1" / "dataset_info.json").write_text("{}")
     monkeypatch.setenv("AUTOENC_OFFLINE", "1")
-    datasets.load("mnist", "train", source="tfds")
+    datasets.load("mnist", "train", source="tfds", tfds_data_dir=env / "tfds")
     assert seen["name"] == "mnist" and seen["kwargs"]["download"] is False
 
 
@@ -111,12 +125,80 @@ def test_tfds_not_installed_is_reported(env, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.tfds
 def test_tfds_real_matches_idx_files(tmp_path, monkeypatch):
     pytest.importorskip("tensorflow_datasets")
     monkeypatch.setenv("AUTOENC_CACHE_DIR", str(tmp_path / "cache"))
     if not datasets.info("fashion_mnist").found:
         pytest.skip("Fashion-MNIST IDX files not installed, nothing to compare with")
+    if not (online.tfds_online("fashion_mnist")[0] or online.tfds_prepared("fashion_mnist")):
+        pytest.skip("offline and tfds has no prepared fashion_mnist (the Debian archives are "
+                    "recompressed, so tfds rejects them as manual_dir: checksums differ)")
     Xt, yt = datasets.load("fashion_mnist", "test", source="tfds")
     Xi, yi = datasets.load("fashion_mnist", "test", source="idx")
     assert Xt.shape == Xi.shape == (10000, 784)
     assert np.array_equal(np.bincount(yt), np.bincount(yi))
+
+
+@pytest.fixture
+def probe_env(monkeypatch):
+    """A clean probe cache and no proxy settings; returns the connect attempts made."""
+    import socket
+
+    monkeypatch.setattr(online, "_unreachable_until", {})
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    attempts = []
+
+    def refuse(address, timeout=None):
+        attempts.append((address, timeout))
+        raise ConnectionRefusedError(address)
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return attempts
+
+
+def test_probe_failure_is_remembered_per_host(probe_env):
+    assert online._reachable("example.invalid") is False
+    assert online._reachable("example.invalid") is False  # remembered: no second connect
+    assert probe_env == [(("example.invalid", 443), online.PROBE_TIMEOUT)]
+    assert online._reachable("example.invalid", port=80) is False  # another port, another probe
+    assert len(probe_env) == 2 and online.PROBE_TIMEOUT <= 1.0
+
+
+def test_probe_defers_to_a_proxy(probe_env, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    assert online._reachable("example.invalid") is True and probe_env == []
+    assert online._reachable("example.invalid", port=80) is True
+
+
+def test_probe_gives_up_on_a_hanging_lookup(probe_env, monkeypatch):
+    import socket
+    import threading
+
+    release = threading.Event()
+
+    def hang(address, timeout=None):
+        release.wait(30)  # a DNS lookup that does not honour the socket timeout
+        raise OSError("late")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    try:
+        assert online._reachable("example.invalid", timeout=0.05) is False
+    finally:
+        release.set()
+
+
+def test_tfds_offline_manual_dir_must_hold_every_archive(env, monkeypatch):
+    def load(name, **kwargs):
+        raise AssertionError("tfds.load must not be called: it would retry the downloads")
+
+    fake = types.ModuleType("tensorflow_datasets")
+    fake.load = load
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    monkeypatch.setenv("AUTOENC_OFFLINE", "1")
+    (env / "archives").mkdir()
+    (env / "archives" / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    with pytest.raises(DatasetNotFoundError, match=r"lacks train-labels-idx1-ubyte\.gz, t10k-images"):
+        datasets.load("mnist", "train", source="tfds", manual_dir=env / "archives",
+                      tfds_data_dir=env / "tfds")
