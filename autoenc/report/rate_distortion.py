@@ -101,13 +101,16 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
                               f"{STEP_SCALES}".encode()).hexdigest()[:16]
     # Every codec is one job: the Pillow baselines (one per quality sweep), PCA per latent size
     # and every run; the cached ones are read, the rest shared among the cores.
+    # Longest first (one Pillow quality codes 10,000 images through PIL: ~2-4 s), so that the
+    # two workers finish together.
+    pillow = [(fmt, q) for fmt, qs in (("JPEG", JPEG_QUALITIES), ("WEBP", WEBP_QUALITIES), ("PNG", [None]))
+              for q in qs]
     jobs: dict[Any, tuple[str, str, Any]] = {
-        "jpeg": (f"rd-jpeg-{data_key}.json", "pillow", ("JPEG", JPEG_QUALITIES)),
-        "webp": (f"rd-webp-{data_key}.json", "pillow", ("WEBP", WEBP_QUALITIES)),
-        "png": (f"rd-png-{data_key}.json", "pillow", ("PNG", [None])),
-        **{("pca", k): (f"rd-pca{k}-{data_key}.json", "pca", k) for k in data.latents},
+        **{("pca", k): (f"rd-pca{k}-{data_key}.json", "pca", k) for k in sorted(data.latents, reverse=True)},
+        **{(fmt, q): (f"rd-{fmt.lower()}{'' if q is None else q}-{data_key}.json", "pillow", (fmt, [q]))
+           for fmt, q in pillow},
         **{("run", str(r.run.path)): (f"rd-run-{_file_sha(r.run.path / 'model.npz')}-{data_key}.json", "run",
-                                      str(r.run.path)) for r in data.records},
+                                      str(r.run.path)) for r in sorted(data.records, key=lambda r: -r.latent)},
     }
     points: dict[Any, list[dict[str, float]]] = {}
     with ctx.timed("rate-distortion: codecs"):
@@ -137,7 +140,9 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
     for r in data.records:
         ae[(r.depth, r.latent, r.loss)][r.seed] = points[("run", str(r.run.path))]
     pca = {k: points[("pca", k)] for k in data.latents}
-    return _render(b, data, runs, ae, pca, points["jpeg"], points["webp"], points["png"], len(X))
+    jpeg, webp, png = ([p for fmt_, q in pillow if fmt_ == fmt for p in points[(fmt_, q)]]
+                       for fmt in ("JPEG", "WEBP", "PNG"))
+    return _render(b, data, runs, ae, pca, jpeg, webp, png, len(X))
 
 
 def _mean_curve(by_seed: dict[int, list[dict[str, float]]]) -> list[dict[str, float]]:
