@@ -82,6 +82,13 @@ def _job(kind: str, what: Any, X_train: np.ndarray, X: np.ndarray, side: int) ->
         return pillow_curve(X, side, fmt, qualities)
 
 
+def _subset(y: np.ndarray, n: int) -> np.ndarray:
+    """All rows, or a class-stratified subset of ``n`` (the same for every codec)."""
+    from ..datasets import stratified_indices
+
+    return np.sort(stratified_indices(y, n, seed=0)) if 0 < n < len(y) else np.arange(len(y))
+
+
 def _file_sha(path: Any) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -94,11 +101,13 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
     """The section; ``b`` is the report's builder (context, loaded data, figures)."""
     ctx = b.ctx
     X_train, _ = b.loaded.train()
-    X_test, _ = b.loaded.test()
+    X_test, y_test = b.loaded.test()
     side = int(round(math.sqrt(X_test.shape[1])))
-    X = np.asarray(X_test, np.float32)
+    n = ctx.options.rd_images or (len(X_test) if len(X_train) >= 20_000 else 2_000)
+    rows = _subset(y_test, n)
+    X = np.asarray(X_test[rows], np.float32)
     data_key = hashlib.sha256(f"{VERSION}|{json.dumps(ctx.data_settings, sort_keys=True)}|{len(X)}|"
-                              f"{STEP_SCALES}".encode()).hexdigest()[:16]
+                              f"{hashlib.sha256(rows.tobytes()).hexdigest()}|{STEP_SCALES}".encode()).hexdigest()[:16]
     # Every codec is one job: the Pillow baselines (one per quality sweep), PCA per latent size
     # and every run; the cached ones are read, the rest shared among the cores.
     # Longest first (one Pillow quality codes 10,000 images through PIL: ~2-4 s), so that the
@@ -142,7 +151,7 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
     pca = {k: points[("pca", k)] for k in data.latents}
     jpeg, webp, png = ([p for fmt_, q in pillow if fmt_ == fmt for p in points[(fmt_, q)]]
                        for fmt in ("JPEG", "WEBP", "PNG"))
-    return _render(b, data, runs, ae, pca, jpeg, webp, png, len(X))
+    return _render(b, data, runs, ae, pca, jpeg, webp, png, len(X), len(X) == len(X_test))
 
 
 def _mean_curve(by_seed: dict[int, list[dict[str, float]]]) -> list[dict[str, float]]:
@@ -163,7 +172,7 @@ def _psnr_at(points: list[dict[str, float]], rate: float, key: str = "bpp") -> f
 
 
 def _render(b: Any, data: Any, runs: pd.DataFrame, ae: dict, pca: dict, jpeg: list, webp: list, png: list,
-            n_images: int) -> Section:
+            n_images: int, whole: bool) -> Section:
     s = Section("Compression in bits")
     s.add_text(
         f"Every trained encoder becomes a codec (`autoenc.codec.LatentCodec`): its code is quantized with a uniform "
@@ -175,7 +184,8 @@ def _render(b: Any, data: Any, runs: pd.DataFrame, ae: dict, pca: dict, jpeg: li
         "(reconstructions clipped to [0, 1]). JPEG and WebP (Pillow, quality sweep) and PNG (lossless) code the "
         "same images as 8-bit grayscale; their rate is given for whole files and, separately, without container "
         f"headers (on 28 × 28 images the headers dominate). All codecs code the same {n_images:,} test images "
-        "(the whole test split); distortion is the mean per-image PSNR (dB, pixels in [0, 1]) and SSIM.")
+        f"({'the whole test split' if whole else 'a class-stratified subset of the test split'}); distortion is "
+        "the mean per-image PSNR (dB, pixels in [0, 1]) and SSIM.")
     png_bpp = png[0]["bpp"] if png else math.nan
     if png:
         s.add_note(f"PNG (lossless): {png[0]['bpp']:.2f} bpp as files, {png[0]['payload_bpp']:.2f} bpp of IDAT "

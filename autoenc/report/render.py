@@ -85,6 +85,9 @@ class ReportOptions:
     tsne_models : int or None
         How many trained models get t-SNE panels (default 2; 1 for small train splits);
         0 skips t-SNE.
+    rd_images : int or None
+        Test images every codec of the rate-distortion section codes (default: the whole test
+        split; a class-stratified 2,000 when the train split has fewer than 20,000 images).
     probe_train : int
         Train images for the linear probes (the whole test split is scored).
     probe_max_iter : int
@@ -106,6 +109,7 @@ class ReportOptions:
     tsne_train: int | None = None
     tsne_test: int | None = None
     tsne_models: int | None = None
+    rd_images: int | None = None
     probe_train: int = 10_000
     probe_max_iter: int = 200
     n_boot: int = 2000
