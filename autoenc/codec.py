@@ -284,7 +284,7 @@ class LatentCodec:
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the codec (tables and the model it wraps) to one ``.npz`` (no pickle)."""
-        from .nn.io import atomic_savez
+        from .fileio import atomic_savez
 
         header: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.model.get("kind")}
         arrays: dict[str, np.ndarray] = {"step": self.step, "offset": self.offset, "probabilities": self.probabilities}

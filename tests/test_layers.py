@@ -7,8 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "autoenc"
 #: lower numbers sit lower; a module may import its own layer and the ones below
-LAYER = {"nn": 0, "codeversion": 0, "models": 1, "datasets": 1, "stats": 1, "study": 2, "analysis": 3, "viz": 3,
-         "features": 4, "codec": 5, "report": 6, "cli": 7}
+LAYER = {"fileio": 0, "nn": 0, "codeversion": 0, "models": 1, "datasets": 1, "stats": 1, "study": 2, "viz": 3,
+         "features": 3, "codec": 4, "analysis": 5, "report": 6, "cli": 7}
 #: ``python -m autoenc.study`` keeps working through a two-line shim to the CLI
 ALLOWED = {("study/__main__.py", "cli")}
 
@@ -52,6 +52,15 @@ def test_every_layer_is_known():
     packages = {p.name.removesuffix(".py") for p in ROOT.iterdir() if not p.name.startswith("_")
                 and (p.suffix == ".py" or (p / "__init__.py").exists())}
     assert packages - {"studies"} <= set(LAYER), f"place {packages - set(LAYER)} in LAYER (docs/architecture.md)"
+
+
+def test_report_only_renders():
+    """The report package computes nothing: it imports the content model and the context from
+    ``analysis`` and no statistics, models, data or plotting of its own."""
+    computing = {"stats", "models", "datasets", "viz", "features", "codec", "nn"}
+    found = [f"{p.relative_to(ROOT)} imports {target}" for p in sorted((ROOT / "report").rglob("*.py"))
+             for target, _ in _imports(p) if target in computing and p.name != "provenance.py"]
+    assert not found, found
 
 
 def test_no_module_over_600_lines():

@@ -3,11 +3,8 @@ and a format version. Loading never unpickles and rejects files that do not matc
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
-import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fileio import atomic_savez, atomic_write_bytes  # noqa: F401  (re-exported)
 from .module import Module, module_from_config
 from .optim import Optimizer
 
@@ -34,48 +32,6 @@ class Checkpoint:
     module: Module
     optimizer_state: dict[str, Any] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write through a temporary file in the same folder, fsync, then rename: readers see
-    the old file or the new one, never half of it. Permissions follow the umask (not the
-    0600 of ``mkstemp``), so stores and reports can be shared as they are.
-
-    A symlink is written through (its target is replaced, the link stays); anything else
-    that is not a regular file (a directory, a device, a FIFO) is never replaced.
-
-    Raises
-    ------
-    IsADirectoryError, FileExistsError
-        ``path`` (or the symlink's target) exists and is not a regular file.
-    """
-    path = Path(path)
-    if path.is_symlink():
-        path = path.resolve()  # write the file the link points to, keep the link
-    if path.exists() and not path.is_file():
-        kind = "a directory" if path.is_dir() else "not a regular file (a device, FIFO or socket)"
-        error = IsADirectoryError if path.is_dir() else FileExistsError
-        raise error(f"{path} is {kind}; refusing to replace it: name a file path instead")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_savez(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
-    """``np.savez`` into memory, then ``atomic_write_bytes`` (all or nothing)."""
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def save(

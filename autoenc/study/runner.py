@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..fileio import atomic_write_json
 from .grid import RunConfig
-from .store import RunStore, atomic_write_json
+from .store import RunStore
 
 
 @dataclass

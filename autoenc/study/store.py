@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..nn.io import atomic_savez, atomic_write_bytes
+from ..fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .grid import RunConfig
 
 if TYPE_CHECKING:
@@ -44,18 +44,6 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
-
-
-def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    atomic_savez(path, arrays)
 
 
 @dataclass

@@ -14,9 +14,9 @@ from threadpoolctl import threadpool_limits
 
 from autoenc.cli import main
 from autoenc.features import AutoencoderTransformer, ExportError, RunLookupError, export_encoder, find_run
+from autoenc.fileio import atomic_write_json
 from autoenc.nn import ModelFileError, fit, get_loss, get_optimizer, predict
 from autoenc.study import RunStore, expand, load_spec
-from autoenc.study.store import atomic_write_json
 from autoenc.study.tasks import RunContext
 from autoenc.study.tasks.autoencoder import build
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from autoenc.cli import main
-from autoenc.nn.io import atomic_write_bytes
+from autoenc.fileio import atomic_write_bytes
 from autoenc.study.grid import expand
 from autoenc.study.runner import run_all
 from autoenc.study.spec import SpecError, load_spec
@@ -221,3 +221,36 @@ def test_single_run_commands_refuse_all(command, tmp_path, capsys):
     assert main([command, "xor", "--all", "--cell", "seed=0", "--to", str(tmp_path / "x.npz"),
                  "--out", str(tmp_path)]) == 2
     assert "--all" in capsys.readouterr().err
+
+
+def test_the_analysis_cache_checks_key_content_and_damage(tmp_path):
+    """One cache helper for every analysis: a value comes back only under the key it was written
+    with, damage and wrong types read as absent, and an unwritable store is not an error."""
+    import types
+
+    from autoenc.analysis.context import ReportContext, ReportOptions
+
+    logged = []
+    ctx = types.SimpleNamespace(options=ReportOptions(), cache_path=lambda name: tmp_path / "c" / name,
+                                log=logged.append)
+    ctx.cache_get = get = lambda *a, **k: ReportContext.cache_get(ctx, *a, **k)  # noqa: E731
+    ctx.cache_put = put = lambda *a: ReportContext.cache_put(ctx, *a)  # noqa: E731
+    put("a.json", "k1", [1.0, 2.0])
+    put("b.npz", "k1", {"x": np.arange(3.0)})
+    assert get("a.json", "k1") == [1.0, 2.0] and get("a.json", "k2") is None
+    np.testing.assert_array_equal(get("b.npz", "k1")["x"], np.arange(3.0))
+    assert get("b.npz", "other") is None and "__key__" not in get("b.npz", "k1")
+    assert get("a.json", "k1", valid=lambda v: isinstance(v, dict)) is None
+    for name in ("a.json", "b.npz"):
+        path = tmp_path / "c" / name
+        path.write_bytes(path.read_bytes()[:5])
+        assert get(name, "k1") is None
+    (tmp_path / "c" / "a.json").write_text('["no key"]')
+    assert get("a.json", "k1") is None
+    computed = ReportContext.cached(ctx, "new.json", "k", lambda: {"v": 1})
+    assert computed == {"v": 1} and get("new.json", "k") == {"v": 1}
+    (tmp_path / "c" / "d.json").mkdir()  # cannot be written: logged, not raised
+    put("d.json", "k", 1)
+    assert any("not written" in m for m in logged)
+    ctx.options = ReportOptions(use_cache=False)
+    assert get("new.json", "k") is None

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autoenc.analysis.context import generic_analysis
+from autoenc.fileio import atomic_write_json, atomic_write_text
 from autoenc.report import (
     ANALYSES,
     ReportOptions,
@@ -26,11 +28,10 @@ from autoenc.report import (
     get_analysis,
     register_analysis,
 )
-from autoenc.report.render import generic_analysis
 from autoenc.stats import reconstruction_metrics
 from autoenc.study.grid import expand
 from autoenc.study.spec import load_spec
-from autoenc.study.store import RunStore, atomic_write_json, atomic_write_text
+from autoenc.study.store import RunStore
 from autoenc.study.tasks import RunContext
 from autoenc.study.tasks.autoencoder import build
 
@@ -172,7 +173,7 @@ def test_table_from_frame_and_records():
 
 
 def test_registry_dispatch():
-    from autoenc.report import analysis_autoencoder
+    from autoenc.analysis import autoencoder as analysis_autoencoder
 
     assert get_analysis("autoencoder") is analysis_autoencoder.analyze
     assert ANALYSES["autoencoder"] is analysis_autoencoder.analyze
@@ -251,10 +252,10 @@ def test_markdown_images_resolve(report):
 
 def test_pca_cache_written_and_reused(report):
     _, spec, store = report
-    cache = store.root / "pca_baseline.npz"
+    cache = store.root / "report_cache" / "pca_baseline.npz"
     assert cache.is_file()
     with np.load(cache, allow_pickle=False) as z:
-        assert {"k8_mse", "k4_mse", "data_key"} <= set(z.files)
+        assert {"k8_mse", "k4_mse", "__key__"} <= set(z.files)
         assert z["k8_mse"].shape == (N_TEST,)
 
 
@@ -388,7 +389,7 @@ def test_report_option_flags_reach_the_report(tmp_path, monkeypatch, capsys):
 
 
 def test_seed_agreement_counts_and_ensemble():
-    from autoenc.report.analysis_classifier import seed_agreement
+    from autoenc.analysis.classifier import seed_agreement
 
     labels = np.array([0, 1, 1, 0, 1])
     # seed A misses images 1 and 2, seed B misses 2 and 3; the average of the two is right on 1 and 3
@@ -436,8 +437,8 @@ def test_runs_record_their_code_and_mixed_versions_are_flagged(study, tmp_path):
     import json
     import shutil
 
+    from autoenc.analysis.context import run_alerts
     from autoenc.codeversion import git_commit
-    from autoenc.report.render import run_alerts
 
     spec, store = study
     copy = RunStore(tmp_path / "store")
@@ -503,24 +504,27 @@ def test_damaged_caches_are_rebuilt_not_dropped(study, tmp_path):
     spec, store = _copy_study(study, tmp_path)
     build_report(store.root, tmp_path / "r1", spec=spec, command="pytest", options=small_options())
     cache = store.root / "report_cache"
-    damaged = [store.root / "pca_baseline.npz", cache / "probes.json", *sorted(cache.glob("tsne-*.npz"))]
-    assert len(damaged) >= 3
+    damaged = [cache / "pca_baseline.npz", cache / "probes.json", *sorted(cache.glob("tsne-*.npz")),
+               *sorted(cache.glob("rd-*.json"))]
+    assert len(damaged) >= 5
     for path in damaged:  # truncated zip archives, invalid JSON
         path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 3)])
     html = build_report(store.root, tmp_path / "r2", spec=spec, command="pytest", options=small_options()).read_text()
-    for title in ("Autoencoder vs PCA", "t-SNE maps", "Codes as features"):
+    for title in ("Autoencoder vs PCA", "t-SNE maps", "Codes as features", "Compression in bits"):
         assert title in html
     assert "not produced" not in html.lower()
-    with np.load(store.root / "pca_baseline.npz", allow_pickle=False) as z:  # rewritten whole
+    with np.load(cache / "pca_baseline.npz", allow_pickle=False) as z:  # rewritten whole
         assert z["k8_mse"].shape == (N_TEST,)
-    assert isinstance(json.loads((cache / "probes.json").read_text()), dict)
+    assert isinstance(json.loads((cache / "probes.json").read_text())["value"], dict)
+    for path in cache.glob("rd-*.json"):
+        assert isinstance(json.loads(path.read_text())["value"], list)
     for path in cache.glob("tsne-*.npz"):
         with np.load(path, allow_pickle=False) as z:
             assert np.isfinite(z["train"]).all()
 
 
 def test_probe_cache_follows_the_model_content_not_the_run_id(study, tmp_path):
-    from autoenc.report.autoencoder_data import _model_key
+    from autoenc.analysis.autoencoder.data import _model_key
 
     spec, store = _copy_study(study, tmp_path)
     build_report(store.root, tmp_path / "r1", spec=spec, command="pytest", options=small_options())
@@ -541,5 +545,5 @@ def test_probe_cache_follows_the_model_content_not_the_run_id(study, tmp_path):
     after = _model_key(_Record(run_dir))
     assert after != before
     build_report(store.root, tmp_path / "r2", spec=spec, command="pytest", options=small_options())
-    keys = json.loads((store.root / "report_cache" / "probes.json").read_text())
+    keys = json.loads((store.root / "report_cache" / "probes.json").read_text())["value"]
     assert any(k.startswith(f"model-{after}|") for k in keys)  # probed anew, not read under the old id

@@ -52,7 +52,7 @@ def test_study_file_is_valid(name, preset):
         assert v in variants, f"[grid].variant {v!r} has no [model.variants.{v}]"
     # every "original vs now" row selects at least one run of the full grid
     if preset == "full":
-        from autoenc.report.cells import matches
+        from autoenc.analysis.cells import matches
 
         for row_name, row in spec.extra.get("original", {}).items():
             assert any(matches(c, row.get("cell", {})) for c in configs), f"original row {row_name} selects no run"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autoenc.report.analysis_regressor import critical_learning_rate, outcome
+from autoenc.analysis.regressor import critical_learning_rate, outcome
 from autoenc.study.grid import RunConfig
 from autoenc.study.tasks import RunContext, get_task
 from autoenc.study.tasks.regressor import least_squares, truth

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ...fileio import atomic_savez, atomic_write_text
 from ..grid import RunConfig
-from ..store import atomic_save_npz, atomic_write_text
 
 
 @dataclass
@@ -37,7 +37,7 @@ class RunContext:
                  f"val {values['val_loss']:.5g}{more}")
 
     def save_arrays(self, name: str, **arrays: np.ndarray) -> None:
-        atomic_save_npz(self.run_dir / name, **arrays)
+        atomic_savez(self.run_dir / name, arrays)
 
     def save_model(self, model: Any, optimizer: Any = None, metadata: dict[str, Any] | None = None) -> None:
         from ...nn import save

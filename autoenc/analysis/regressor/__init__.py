@@ -12,7 +12,7 @@ H = (2 / n) AᵀA and the iteration converges if and only if lr < 2 / λmax(H); 
 computes that threshold from the training data and shows it beside the grid's outcome.
 
 "Original vs now" rows (``[study.original.<row>]``, see
-:mod:`autoenc.report.analysis_classifier`) take ``goal`` as the largest relative error of
+:mod:`autoenc.analysis.classifier`) take ``goal`` as the largest relative error of
 a and b allowed (0.01 = 1%).
 """
 
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cells import Cell, collect_cells, original_rows, settings_paragraphs, show
-from .cells import data_loader as _loader
-from .cells import optional_section as _optional
-from .render import Alert, AnalysisResult, ReportContext, Section, Table
+from ..cells import Cell, collect_cells, original_rows, settings_paragraphs, show
+from ..cells import data_loader as _loader
+from ..cells import optional_section as _optional
+from ..context import Alert, AnalysisResult, ReportContext, Section, Table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -194,7 +194,7 @@ def _section_fits(cells: list[Cell]) -> Section:
 
 
 def _section_fit_plot(ctx: ReportContext, head: Cell) -> Section:
-    from ..viz import regression_fit
+    from ...viz import regression_fit
 
     run = head.median_run("a_rel_error")
     p = run.arrays("predictions.npz")
@@ -207,7 +207,7 @@ def _section_fit_plot(ctx: ReportContext, head: Cell) -> Section:
 
 
 def _section_curves(ctx: ReportContext, cells: list[Cell], head: Cell) -> Section:
-    from ..viz import learning_curves, new_figure
+    from ...viz import learning_curves, new_figure
 
     # the cells that differ from the headline cell only in the learning rate
     others = {k: v for k, v in head.params.items() if k != "lr"}
@@ -245,7 +245,7 @@ def _section_curves(ctx: ReportContext, cells: list[Cell], head: Cell) -> Sectio
 def _section_convergence(ctx: ReportContext, cells: list[Cell], threshold: float | None) -> Section | None:
     from matplotlib.colors import ListedColormap
 
-    from ..viz import new_figure
+    from ...viz import new_figure
 
     grid = ctx.spec.grid
     if "lr" not in grid:

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..analysis.seed_level import ALPHA, CellVerdict, budget_comparison, cell_verdicts, primary_test
-from .render import Section, Table, format_p
+from ..context import Section, Table, format_p
+from ..seed_level import ALPHA, CellVerdict, budget_comparison, cell_verdicts, primary_test
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..stats import PairedResult
+    from ...stats import PairedResult
 
 __all__ = ["CONVERGENCE_TEXT", "section_budget", "section_convergence", "section_seed_level", "seed_results"]
 
@@ -58,7 +58,7 @@ def section_seed_level(b: Any, primary: dict[str, Any] | None, cells: list[CellV
     """The primary test, the per-cell verdicts and the per-seed per-image descriptions."""
     import pandas as pd
 
-    from ..viz import forest_plot
+    from ...viz import forest_plot
 
     s = Section("BCE-trained vs MSE-trained: seeds as the replicates")
     s.add_text(

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cells import (
+from ..cells import (
     CONFIDENCE,
     Cell,
     class_names,
@@ -36,14 +36,14 @@ from .cells import (
     settings_paragraphs,
     t_interval,
 )
-from .cells import data_loader as _loader
-from .cells import optional_section as _optional
-from .render import Alert, AnalysisResult, ReportContext, Section, Table, format_value
+from ..cells import data_loader as _loader
+from ..cells import optional_section as _optional
+from ..context import Alert, AnalysisResult, ReportContext, Section, Table, format_value
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..study.store import Run
+    from ...study.store import Run
 
 __all__ = ["Cell", "analyze", "collect_cells", "original_rows", "t_interval"]
 
@@ -54,7 +54,7 @@ MAX_BOUNDARY_FIGURES = 12
 def accuracy_curves(cells: list[Cell], *, title: str = "") -> Any:
     """Train (left) and test (right) accuracy per epoch: one colour per cell, the line the mean
     over its seeds and the band their range."""
-    from ..viz import new_figure
+    from ...viz import new_figure
 
     fig = new_figure(9.0, 3.8)
     axes = fig.subplots(1, 2, sharey=True)
@@ -93,7 +93,7 @@ def seed_dots(cells: list[Cell], metric: str = "test_accuracy", *, targets: dict
     (red tick); one panel per group of cells (e.g. per data set), each with its own x range.
     ``targets`` (cell label -> value, e.g. the original study's figure for that cell) are drawn
     as a purple diamond on the cell's own row."""
-    from ..viz import new_figure
+    from ...viz import new_figure
 
     panels = panels or [cells]
     fig = new_figure(7.0, 0.42 * len(cells) + 0.9 * len(panels) + 0.4)
@@ -349,9 +349,9 @@ def _is_images(X: np.ndarray) -> bool:
 
 
 def _section_boundaries(ctx: ReportContext, cells: list[Cell]) -> Section | None:
-    from ..models.heads import predict_proba
-    from ..study.grid import resolve
-    from ..viz import decision_boundary
+    from ...models.heads import predict_proba
+    from ...study.grid import resolve
+    from ...viz import decision_boundary
 
     load = _loader(ctx)
     figures = []
@@ -378,9 +378,9 @@ def _section_boundaries(ctx: ReportContext, cells: list[Cell]) -> Section | None
 
 
 def _section_reading_orders(ctx: ReportContext, cells: list[Cell]) -> Section | None:
-    from ..models.heads import reading_order
-    from ..study.grid import resolve as apply_variant
-    from ..viz import reading_order_plot
+    from ...models.heads import reading_order
+    from ...study.grid import resolve as apply_variant
+    from ...viz import reading_order_plot
 
     used: dict[str, Run] = {}
     for c in cells:
@@ -422,7 +422,7 @@ def _highlight_cells(cells: list[Cell], originals: list[dict[str, Any]]) -> list
 
 
 def _section_confusion(ctx: ReportContext, cells: list[Cell], originals: list[dict[str, Any]]) -> Section:
-    from ..viz import confusion_matrix_plot
+    from ...viz import confusion_matrix_plot
 
     s = Section("Confusion matrices and per-class accuracy")
     s.add_text("Confusion matrices are the mean over the seeds of a cell (rows: true class; each row sums to the "
@@ -458,7 +458,7 @@ def _section_confusion(ctx: ReportContext, cells: list[Cell], originals: list[di
 
 def _section_misclassified(ctx: ReportContext, cells: list[Cell], originals: list[dict[str, Any]]
                            ) -> Section | None:
-    from ..viz import misclassified_grid
+    from ...viz import misclassified_grid
 
     load = _loader(ctx)
     s = Section("Most confidently misclassified test images")
@@ -486,7 +486,7 @@ def _section_misclassified(ctx: ReportContext, cells: list[Cell], originals: lis
 
 
 def _section_curves(ctx: ReportContext, cells: list[Cell]) -> Section:
-    from ..viz import learning_curves
+    from ...viz import learning_curves
 
     histories = {}
     for c in cells:

@@ -11,27 +11,28 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .render import Section, Table
+from ..context import Section, Table
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-from .autoencoder_data import (
+from .data import (
     RunRecord,
     StudyData,
     _Builder,
-    _cached_json,
     _class_names,
     _data_key,
     _encode,
     _model_key,
     _model_run,
-    _save_json,
     _stratified,
     _tsne_cached,
     bce_floor,
 )
+
+#: entries of probes.json are keyed by feature, settings and data; this names the file format
+PROBES_KEY = "probes-v1"
 
 
 def learning_curve_grid(histories: dict[tuple[str, int], list[tuple[int, int, pd.DataFrame]]],
@@ -45,7 +46,7 @@ def learning_curve_grid(histories: dict[tuple[str, int], list[tuple[int, int, pd
     from matplotlib import colormaps
     from matplotlib.lines import Line2D
 
-    from ..viz import new_figure
+    from ...viz import new_figure
 
     losses = sorted({k[0] for k in histories})
     depths = sorted({k[1] for k in histories})
@@ -145,7 +146,7 @@ def reconstruction_mosaic(rows: list[tuple[str, np.ndarray, str]], column_labels
     """
     from matplotlib import colormaps
 
-    from ..viz import code_shape, new_figure
+    from ...viz import code_shape, new_figure
 
     side = math.isqrt(rows[0][1].shape[1])
     gap, m = 2, len(rows[0][1])
@@ -208,7 +209,7 @@ def _tsne_choice(data: StudyData, runs: pd.DataFrame, depth: int, n_models: int,
 
 
 def _section_tsne(b: _Builder, data: StudyData, runs: pd.DataFrame, depth: int) -> Section:
-    from ..viz import embedding_quality, tsne_panels
+    from ...viz import embedding_quality, tsne_panels
 
     opts = b.ctx.options
     X_train, y_train = b.loaded.train()
@@ -263,14 +264,14 @@ def _section_tsne(b: _Builder, data: StudyData, runs: pd.DataFrame, depth: int) 
 
 
 def _section_probes(b: _Builder, data: StudyData) -> Section:
-    from ..stats import fit_pca, linear_probe
+    from ...stats import fit_pca, linear_probe
 
     opts = b.ctx.options
     X_train, y_train = b.loaded.train()
     X_test, y_test = b.loaded.test()
     idx = _stratified(y_train, min(opts.probe_train, len(X_train)), seed=2)
     Xs, ys = X_train[idx], y_train[idx]
-    cache = _cached_json(b.ctx, "probes.json")
+    cache = b.ctx.cache_get("probes.json", PROBES_KEY, lambda v: isinstance(v, dict)) or {}
     settings = f"n={len(idx)}|iter={opts.probe_max_iter}|data={_data_key(b.ctx, len(data.labels))}"
 
     def probe(feature_id: str, make: Callable[[], tuple[np.ndarray, np.ndarray]]) -> float:
@@ -299,7 +300,7 @@ def _section_probes(b: _Builder, data: StudyData) -> Section:
                     if run is not None else math.nan)
         row["raw pixels"] = raw
         rows.append(row)
-    _save_json(b.ctx, "probes.json", cache)
+    b.ctx.cache_put("probes.json", PROBES_KEY, cache)
     fmt = {k: ".3f" for r in rows for k in r if k != "latent"}
     verdicts = []
     for row in rows:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .render import Alert, AnalysisResult, ReportContext, Section, Table, convergence_alert
+from ..context import Alert, AnalysisResult, ReportContext, Section, Table, convergence_alert
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ALTERNATIVE", "analyze", "learning_curve_grid"]
 
-from .autoencoder_data import (
+from .data import (
     ALTERNATIVE,
     LOSS_A,
     LOSS_B,
@@ -41,7 +41,7 @@ from .autoencoder_data import (
     _unit,
     bce_floor,
 )
-from .autoencoder_figures import (
+from .figures import (
     _section_curves,
     _section_probes,
     _section_reconstructions,
@@ -53,7 +53,7 @@ from .autoencoder_figures import (
 def _converged(r: RunRecord, loaded: Any, floors: dict[int, tuple[float, float]]) -> tuple[bool | None, float]:
     """The rule on the run's history, measured above the loss floor (docs/convergence.md), and the
     relative improvement of its last 5 epochs; the stored flag when the history cannot be read."""
-    from ..nn.train import CONVERGENCE_WINDOW, converged
+    from ...nn.train import CONVERGENCE_WINDOW, converged
 
     floor = r.metrics.get("loss_floor")
     if not isinstance(floor, int | float) or isinstance(floor, bool) or not math.isfinite(floor):
@@ -164,8 +164,8 @@ def _error_tables(data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str, 
 
 def analyze(ctx: ReportContext) -> AnalysisResult:
     """The compression study's report sections (see the module docstring)."""
-    from ..analysis.seed_level import best_depth_on_validation, cell_verdicts
-    from .autoencoder_seeds import section_budget, section_convergence, section_seed_level, seed_results
+    from ..seed_level import best_depth_on_validation, cell_verdicts
+    from .seeds import section_budget, section_convergence, section_seed_level, seed_results
 
     b = _Builder(ctx)
     with ctx.timed("collect runs"):
@@ -241,7 +241,7 @@ def _find(sections: list[Section], title: str) -> Section:
 def _rate_distortion_section(b: _Builder, data: StudyData, runs: pd.DataFrame) -> Section | None:
     """Rate-distortion of the trained encoders as codecs (autoenc.analysis.rate_distortion)."""
     try:
-        from .rate_distortion import section_rate_distortion
+        from .compression import section_rate_distortion
     except ImportError:  # the codec's optional dependencies are missing
         return None
     return b.optional("Compression in bits", lambda: section_rate_distortion(b, data, runs))
@@ -257,7 +257,7 @@ def _bce_metric_table(cells: list[Any]) -> Table:
 
 def _difference_figure(b: _Builder, data: StudyData, section: Section) -> None:
     """Violins of the per-image differences of one seed per cell (the lowest seed both losses have)."""
-    from ..viz import difference_distribution
+    from ...viz import difference_distribution
 
     diffs: dict[str, np.ndarray] = {}
     for depth, latent in data.cells:
@@ -285,7 +285,7 @@ def _difference_figure(b: _Builder, data: StudyData, section: Section) -> None:
 
 def _protocol(ctx: ReportContext) -> str:
     """The training protocol of the runs, in words (from the resolved config of a done run)."""
-    from ..study.grid import resolve
+    from ...study.grid import resolve
 
     if not ctx.results.done:
         return "no run done"
@@ -306,7 +306,7 @@ def _protocol(ctx: ReportContext) -> str:
 
 def _section_runs(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, best_depth: int,
                   depth_how: str) -> Section:
-    from ..study.grid import resolve
+    from ...study.grid import resolve
 
     spec = ctx.spec
     grid = ", ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in spec.grid.items())
@@ -414,7 +414,7 @@ def _section_pca(b: _Builder, rows: list[dict], pca: dict[int, dict[str, np.ndar
 
 
 def _section_trend(b: _Builder, data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str, np.ndarray]]) -> Section:
-    from ..viz import error_heatmaps
+    from ...viz import error_heatmaps
 
     s = Section("Error vs latent size")
     s.add_text(
@@ -424,7 +424,7 @@ def _section_trend(b: _Builder, data: StudyData, runs: pd.DataFrame, pca: dict[i
         "pairings (the t approximation breaks down with 5 points and at |ρ| = 1). With 5 sizes the smallest "
         "possible one-sided p is 1/120 = 0.0083, reached by any perfectly monotone curve.")
     rows = []
-    from ..stats.seeds import exact_spearman
+    from ...stats.seeds import exact_spearman
 
     def trend_row(model: str, sizes: list[int], errors: list[float]) -> dict[str, Any]:
         if len(sizes) < 3:
@@ -483,7 +483,7 @@ def _verdicts(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, primary: 
                           "all seeds below PCA's mean test MSE (ratio AE/PCA), PCA as is and clipped to [0, 1]. "
                           "best L2: mean per-image ||x − x̂|| of the cell's better loss.")
     parts = [f"Protocol: {_protocol(ctx)}; {len(set(runs.seed))} seeds per cell."]
-    from .autoencoder_seeds import _primary_text
+    from .seeds import _primary_text
 
     parts.append(_primary_text(primary).replace("**Primary result:** ", "Primary test (BCE vs MSE over the whole "
                                                                           "grid, seeds as replicates): "))

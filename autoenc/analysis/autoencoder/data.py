@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..study.grid import canonical_json
-from ..study.store import Run, atomic_save_npz, atomic_write_json
-from .render import Alert, FigureRef, ReportContext, Section
+from ...study.grid import canonical_json
+from ...study.store import Run
+from ..context import Alert, FigureRef, ReportContext, Section
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ..stats import PairedResult
+    from ...stats import PairedResult
 
 LOSS_A, LOSS_B = "bce", "mse"  # d = A - B per image
 ALTERNATIVE = "less"
@@ -126,7 +126,7 @@ def _per_seed_comparisons(data: StudyData, metric: str) -> tuple[dict[tuple[int,
     """Per cell and seed: the per-image paired description of seed s BCE-trained vs seed s
     MSE-trained (Wilcoxon, rank-biserial, r, share of wins). Seeds are the replicates; these
     describe one pair of runs each and are never pooled over seeds."""
-    from ..stats import paired_comparison
+    from ...stats import paired_comparison
 
     out: dict[tuple[int, int], dict[int, PairedResult]] = {}
     skipped: list[str] = []
@@ -151,19 +151,11 @@ def _data_key(ctx: ReportContext, n_test: int) -> str:
 
 def _pca_errors(ctx: ReportContext, data: StudyData, loaded: _Data) -> dict[int, dict[str, np.ndarray]]:
     """Per-image test MSE/BCE of PCA with k components (fit on the train split), cached in
-    ``<store>/pca_baseline.npz`` keyed by the data settings."""
-    from ..stats import pca_reconstruction_errors
+    ``report_cache/pca_baseline.npz`` keyed by the data settings."""
+    from ...stats import pca_reconstruction_errors
 
-    path = ctx.store.root / "pca_baseline.npz"
     key = _data_key(ctx, len(data.labels))
-    cached: dict[str, np.ndarray] = {}
-    if ctx.options.use_cache and path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if str(z["data_key"]) == key:
-                    cached = {k: z[k] for k in z.files}
-        except Exception:  # noqa: BLE001  (any damage: truncated zip, bad CRC, wrong arrays) -> recompute
-            cached = {}
+    cached: dict[str, np.ndarray] = ctx.cache_get("pca_baseline.npz", key) or {}
     out: dict[int, dict[str, np.ndarray]] = {}
     changed = False
     names = ("mse", "bce", "mse_clipped")
@@ -180,12 +172,8 @@ def _pca_errors(ctx: ReportContext, data: StudyData, loaded: _Data) -> dict[int,
         out[k] = {"mse": errors["mse"], "bce": errors["bce"], "mse_clipped": clipped["mse"]}
         cached.update({f"k{k}_{n}": out[k][n] for n in names})
         changed = True
-    if changed and ctx.options.use_cache:
-        cached["data_key"] = np.array(key)
-        try:
-            atomic_save_npz(path, **cached)
-        except OSError as e:  # a read-only store still gets its report
-            ctx.log(f"PCA cache not written: {e}")
+    if changed:
+        ctx.cache_put("pca_baseline.npz", key, cached)
     return out
 
 
@@ -215,7 +203,7 @@ def bce_floor(r: RunRecord, loaded: _Data, cache: dict[int, tuple[float, float]]
     """(validation, training) BCE floors of a run's images: their own entropy (``BCELoss.floor``),
     the least BCE any reconstruction reaches. metrics.json records the validation one
     (``loss_floor``) since 2026-12-03; older runs get it computed here."""
-    from ..nn import BCELoss
+    from ...nn import BCELoss
 
     n_val = int(r.metrics.get("n_validation") or 0)
     if n_val not in cache:
@@ -237,7 +225,7 @@ def _mean_std(means: list[float], stds: list[float], digits: str) -> str:
 
 def _class_names(dataset: str, n: int) -> list[str]:
     try:
-        from .. import datasets
+        from ... import datasets
 
         names = list(datasets.class_names(dataset))
         if len(names) >= n:
@@ -274,21 +262,10 @@ def _encode(run: RunRecord, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(codes), np.concatenate(recon)
 
 
-def _cached_json(ctx: ReportContext, name: str) -> dict[str, Any]:
-    path = ctx.cache_path(name)
-    if ctx.options.use_cache and path.is_file():
-        try:
-            value = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # damaged: rebuilt and overwritten
-            return {}
-        return value if isinstance(value, dict) else {}
-    return {}
-
-
 def _model_key(run: RunRecord) -> str:
     """The content of a run's trained model (its checksum from the DONE marker, else computed):
     caches keyed by it can never show a deleted or retrained model's numbers."""
-    from ..study.store import DONE, sha256_file
+    from ...study.store import DONE, sha256_file
 
     try:
         listed = json.loads((run.run.path / DONE).read_text(encoding="utf-8"))["files"]["model.npz"]
@@ -299,34 +276,21 @@ def _model_key(run: RunRecord) -> str:
     return sha256_file(run.run.path / "model.npz")[:24]
 
 
-def _save_json(ctx: ReportContext, name: str, obj: dict[str, Any]) -> None:
-    if ctx.options.use_cache:
-        try:
-            atomic_write_json(ctx.cache_path(name), obj)
-        except OSError as e:
-            ctx.log(f"cache {name} not written: {e}")
-
-
 def _tsne_cached(ctx: ReportContext, key: str, train_X: np.ndarray,
                  test_X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from ..viz import tsne_embed
+    from ...viz import tsne_embed
 
-    path = ctx.cache_path(f"tsne-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz")
-    if ctx.options.use_cache and path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if str(z["key"]) == key and z["train"].shape == (len(train_X), 2) \
-                        and z["test"].shape == (len(test_X), 2) and np.isfinite(z["train"]).all():
-                    return z["train"], z["test"]
-        except Exception:  # noqa: BLE001  (any damage: truncated zip, bad CRC, wrong arrays) -> recompute
-            pass
-    train_emb, test_emb = tsne_embed(train_X, test_X, n_jobs=ctx.options.n_jobs, seed=0)
-    assert test_emb is not None
-    if ctx.options.use_cache:
-        try:
-            atomic_save_npz(path, train=train_emb, test=test_emb, key=np.array(key))
-        except OSError as e:
-            ctx.log(f"t-SNE cache not written: {e}")
+    def compute() -> dict[str, np.ndarray]:
+        train_emb, test_emb = tsne_embed(train_X, test_X, n_jobs=ctx.options.n_jobs, seed=0)
+        assert test_emb is not None
+        return {"train": train_emb, "test": test_emb}
+
+    def valid(z: dict[str, np.ndarray]) -> bool:
+        return z.get("train") is not None and z["train"].shape == (len(train_X), 2) \
+            and z.get("test") is not None and z["test"].shape == (len(test_X), 2) and np.isfinite(z["train"]).all()
+
+    maps = ctx.cached(f"tsne-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz", key, compute, valid)
+    train_emb, test_emb = maps["train"], maps["test"]
     return train_emb, test_emb
 
 

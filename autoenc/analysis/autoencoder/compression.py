@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..analysis.rate_distortion import (
+from ..context import Section, Table
+from ..rate_distortion import (
     JPEG_QUALITIES,
     STEP_SCALES,
     WEBP_QUALITIES,
@@ -27,8 +28,6 @@ from ..analysis.rate_distortion import (
     pillow_curve,
     upper_envelope,
 )
-from ..study.store import atomic_write_json
-from .render import Section, Table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,38 +38,20 @@ RATE_TARGETS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 VERSION = "rd-v2"  # v2: the whole test split (v1: 1,000 stratified images)
 
 
-def _read_cache(ctx: Any, name: str) -> list[dict[str, float]] | None:
-    path = ctx.cache_path(name)
-    if not (ctx.options.use_cache and path.is_file()):
-        return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # damaged: recompute and overwrite
-    points = value.get("points") if isinstance(value, dict) and value.get("version") == VERSION else None
-    if not isinstance(points, list) or not all(isinstance(p, dict) and all(isinstance(v, int | float)
-                                                                          for v in p.values()) for p in points):
-        return None
-    return points
-
-
-def _write_cache(ctx: Any, name: str, points: list[dict[str, float]]) -> None:
-    if ctx.options.use_cache:
-        try:
-            atomic_write_json(ctx.cache_path(name), {"version": VERSION, "points": points})
-        except OSError as e:
-            ctx.log(f"cache {name} not written: {e}")
+def _valid_points(points: Any) -> bool:
+    return isinstance(points, list) and all(isinstance(p, dict) and all(isinstance(v, int | float)
+                                                                       for v in p.values()) for p in points)
 
 
 def _job(kind: str, what: Any, X_train: np.ndarray, X: np.ndarray, side: int) -> list[dict[str, float]]:
     """Operating points of one codec (runs in a worker process, one BLAS thread)."""
     from threadpoolctl import threadpool_limits
 
-    from ..codec import LatentCodec, _forward
+    from ...codec import LatentCodec, _forward
 
     with threadpool_limits(1):  # one BLAS thread per worker: the workers share the cores
         if kind == "run":
-            from ..features import AutoencoderTransformer
+            from ...features import AutoencoderTransformer
 
             model = AutoencoderTransformer.from_run(what).model_
             codes = _forward(model.encoder, X_train)
@@ -84,7 +65,7 @@ def _job(kind: str, what: Any, X_train: np.ndarray, X: np.ndarray, side: int) ->
 
 def _subset(y: np.ndarray, n: int) -> np.ndarray:
     """All rows, or a class-stratified subset of ``n`` (the same for every codec)."""
-    from ..datasets import stratified_indices
+    from ...datasets import stratified_indices
 
     return np.sort(stratified_indices(y, n, seed=0)) if 0 < n < len(y) else np.arange(len(y))
 
@@ -125,7 +106,7 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
     with ctx.timed("rate-distortion: codecs"):
         todo = []
         for key, (name, kind, what) in jobs.items():
-            cached = _read_cache(ctx, name)
+            cached = ctx.cache_get(name, data_key, _valid_points)
             if cached is None:
                 todo.append((key, kind, what))
             else:
@@ -141,7 +122,7 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
             computed = Parallel(n_jobs=n_jobs, return_as="generator")(
                 delayed(_job)(kind, what, X_train, X, side) for _, kind, what in todo)
             for i, ((key, *_), pts) in enumerate(zip(todo, computed, strict=True), start=1):
-                _write_cache(ctx, jobs[key][0], pts)  # as each finishes: an interrupted report keeps them
+                ctx.cache_put(jobs[key][0], data_key, pts)  # as each finishes: an interrupted report keeps them
                 points[key] = pts
                 if i % 10 == 0 or i == len(todo):
                     progress(f"[report {ctx.spec.name}] rate-distortion: {i}/{len(todo)} codecs done")

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..study.grid import RunConfig, canonical_json
 from ..study.store import Run
-from .render import Alert, ReportContext, Section
+from .context import Alert, ReportContext, Section
 
 __all__ = ["CONFIDENCE", "Cell", "class_names", "human", "collect_cells", "data_loader", "matches", "optional_section",
            "original_rows", "settings_paragraphs", "show", "t_interval"]
