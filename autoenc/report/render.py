@@ -37,6 +37,7 @@ from ..analysis.context import (
 )
 from ..fileio import atomic_write_bytes, atomic_write_text
 from ..study.grid import expand
+from ..study.registry import task
 from ..study.store import RunStore
 
 _log = logging.getLogger("autoenc.report")
@@ -166,7 +167,8 @@ def build_report(
     ctx = ReportContext(spec, store, results, configs, report_dir, options or ReportOptions.from_env(), verbose=verbose)
     alerts = run_alerts(store, results, len(configs))
     if results.done:
-        result = get_analysis(str(spec.extra.get("report") or spec.task))(ctx)  # [study].report, else the task
+        # [study].report, else the task's own analysis (autoenc.study.registry)
+        result = get_analysis(str(spec.extra.get("report") or task(spec.task).analysis))(ctx)
         if result.convergence_checked:
             alerts = [a for a in alerts if not a.title.endswith(CONVERGENCE_ALERT_TITLE)]
     else:

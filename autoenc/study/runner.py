@@ -45,6 +45,7 @@ def execute_run(store_root: str, config_dict: dict[str, Any], options: dict[str,
     for a failing run: the traceback goes to the run's ``FAILED`` file."""
     from threadpoolctl import threadpool_limits
 
+    from .registry import task
     from .tasks import RunContext, get_task
 
     if options.get("data_dir"):
@@ -69,6 +70,11 @@ def execute_run(store_root: str, config_dict: dict[str, Any], options: dict[str,
         try:
             with threadpool_limits(int(options.get("threads_per_run", 1))):
                 metrics = get_task(config.task)(config, ctx)
+            # the store is the hand-off to the analysis: every file the task declares must be there
+            missing = [f for f in task(config.task).files if not (run_dir / f).is_file()]
+            if missing:
+                raise RuntimeError(f"task {config.task!r} finished without writing {', '.join(missing)} "
+                                   "(declared in autoenc.study.registry); the run is marked failed")
             wall = time.perf_counter() - start
             metrics.update(
                 wall_seconds=wall,

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-TASKS = ("autoencoder", "classifier", "regressor")
+from .registry import TASKS as _REGISTRY
+
+TASKS = tuple(_REGISTRY)  # the task names a study file may use (autoenc.study.registry)
 
 # Allowed keys per section: name -> (types, check, help). Checks return an error string or None.
 _NUM = (int, float)

@@ -1,8 +1,9 @@
 """Per-task pieces of the pipeline: how a run builds its model, trains, and what it stores.
 
-A task is a function ``run(config, ctx) -> metrics`` registered in ``TASKS``. It reads
-data through ``load_split``, writes files through ``ctx`` (all atomic) and returns the
-scalar metrics that go into ``metrics.json`` and ``results.csv``.
+Each task module has ``run(config, ctx) -> metrics`` and ``predict(model, X, config)``, named
+by its :class:`autoenc.study.registry.Task`. A run reads data through ``load_split``, writes
+files through ``ctx`` (all atomic) and returns the scalar metrics that go into
+``metrics.json`` and ``results.csv``.
 """
 
 from __future__ import annotations
@@ -78,30 +79,8 @@ def build_optimizer(train: dict[str, Any], model: Any) -> Any:
     return optimizer
 
 
-def _autoencoder(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
-    from .autoencoder import run
-
-    return run(config, ctx)
-
-
-TASKS: dict[str, Callable[[RunConfig, RunContext], dict[str, Any]]] = {"autoencoder": _autoencoder}
-
-
-def register_task(name: str, fn: Callable[[RunConfig, RunContext], dict[str, Any]]) -> None:
-    TASKS[name] = fn
-
-
 def get_task(name: str) -> Callable[[RunConfig, RunContext], dict[str, Any]]:
-    if name not in TASKS:
-        # classifier/regressor tasks live in their own modules; import on demand
-        import importlib
+    """The run function of the registered task ``name`` (:func:`autoenc.study.registry.task`)."""
+    from ..registry import task
 
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{name}":  # a broken import inside the task is a real error
-                raise
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise ValueError(f"unknown task {name!r}; known: {sorted(TASKS)}") from None
+    return task(name).load_run()

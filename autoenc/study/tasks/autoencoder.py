@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from ...models import autoencoder
-from ...nn import fit, get_loss, predict
+from ...nn import fit, get_loss
+from ...nn import predict as forward
 from ..grid import RunConfig, resolve
 from . import RunContext, batch_size, build_optimizer, load_split
 
@@ -76,7 +77,7 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
 
     def after_epoch(epoch: int, values: dict[str, float]) -> None:
         if epoch in snapshots:  # description only: no setting is chosen on these test errors
-            errors = per_image_errors(X_test, predict(model, X_test))
+            errors = per_image_errors(X_test, forward(model, X_test))
             snapshot_arrays[f"test_mse_at_{epoch}"] = errors["mse"]
             snapshot_arrays[f"test_bce_at_{epoch}"] = errors["bce"]
         if ctx.verbose:
@@ -91,13 +92,13 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
         stop_when_converged=bool(t["stop_when_converged"]),
     )
     train_seconds = time.perf_counter() - start
-    test_errors = per_image_errors(X_test, predict(model, X_test))
+    test_errors = per_image_errors(X_test, forward(model, X_test))
     n_check = min(len(X_train), 10_000)  # train-set error on a fixed slice: an overfitting check
-    train_errors = per_image_errors(X_train[:n_check], predict(model, X_train[:n_check]))
+    train_errors = per_image_errors(X_train[:n_check], forward(model, X_train[:n_check]))
     arrays = {"test_mse": test_errors["mse"], "test_bce": test_errors["bce"], "test_labels": np.asarray(y_test)}
     metrics: dict[str, Any] = {}
     if n_val:  # validation errors per image: settings such as the best depth are chosen on these
-        val_errors = per_image_errors(X_val, predict(model, X_val))
+        val_errors = per_image_errors(X_val, forward(model, X_val))
         arrays.update(val_mse=val_errors["mse"], val_bce=val_errors["bce"])
         metrics.update(_summary(val_errors, X_val.shape[1], "val"))
     arrays.update(snapshot_arrays)
@@ -130,3 +131,9 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
         "train_seconds": train_seconds,
     })
     return metrics
+
+
+def predict(model: Any, X: np.ndarray, config: RunConfig | dict[str, Any] | None = None) -> np.ndarray:
+    """Reconstructions (n, d) of images ``X`` by a trained run's autoencoder."""
+    X = np.asarray(X, np.float32)
+    return forward(model, X.reshape(len(X), -1))

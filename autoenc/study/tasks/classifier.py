@@ -26,7 +26,7 @@ from ...models.heads import (  # noqa: F401  (re-exported: the task's public nam
 )
 from ...models.heads import predict_proba as _predict_proba
 from ..grid import RunConfig, resolve
-from . import RunContext, batch_size, build_optimizer, load_split, register_task
+from . import RunContext, batch_size, build_optimizer, load_split
 
 #: Rows of the training set used for the per-epoch train accuracy (a fixed slice: cheap).
 TRAIN_MONITOR_ROWS = 10_000
@@ -269,5 +269,3 @@ def augmenter(seed: int, architecture: str, order: str, bounds: dict[str, float]
 
     return epoch_data
 
-
-register_task("classifier", run)

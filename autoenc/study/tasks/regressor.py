@@ -16,7 +16,7 @@ import numpy as np
 
 from ...nn import History
 from ..grid import RunConfig, resolve
-from . import RunContext, batch_size, build_optimizer, load_split, register_task
+from . import RunContext, batch_size, build_optimizer, load_split
 
 #: Fitted parameters within this relative distance of the least-squares solution: reached it.
 CONVERGED_TOLERANCE = 1e-3
@@ -165,4 +165,10 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     return metrics
 
 
-register_task("regressor", run)
+
+def predict(model: Any, X: np.ndarray, config: RunConfig | dict[str, Any] | None = None) -> np.ndarray:
+    """Outputs (n, n_out) of a trained run's model on inputs ``X`` (n, n_in)."""
+    from ...nn import predict as forward
+
+    X = np.asarray(X, np.float32)
+    return forward(model, X.reshape(len(X), -1))
