@@ -9,20 +9,16 @@ import numpy as np
 import pytest
 
 from autoenc import datasets
-from autoenc.datasets import DatasetFormatError, DatasetNotFoundError, locate, online
+from autoenc.datasets import DatasetFormatError, DatasetNotFoundError, online
 
 USPS_HIST = ([1194, 1005, 731, 658, 652, 556, 664, 645, 542, 644],
              [359, 264, 198, 166, 200, 160, 170, 147, 166, 177])
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("AUTOENC_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("AUTOENC_OFFLINE", raising=False)
-    monkeypatch.delenv("AUTOENC_DATA_DIR", raising=False)
-    monkeypatch.setattr(locate, "project_data_dir", lambda: None)
+def env(isolated, monkeypatch):
     monkeypatch.setattr(online, "_reachable", lambda host, **kw: True)
-    return tmp_path
+    return isolated
 
 
 def fake_usps_openml(shuffle=False):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from autoenc import datasets
-from autoenc.datasets import DatasetNotFoundError, locate, online
+from autoenc.datasets import DatasetNotFoundError, online
 
 pytestmark = pytest.mark.tfds
 N = 24  # examples fabricated per split
@@ -32,12 +32,8 @@ def tfds():
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("AUTOENC_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("AUTOENC_OFFLINE", raising=False)
-    monkeypatch.delenv("AUTOENC_DATA_DIR", raising=False)
-    monkeypatch.setattr(locate, "project_data_dir", lambda: None)
-    return tmp_path
+def env(isolated):
+    return isolated
 
 
 @pytest.fixture
