@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["bonferroni", "holm"]
+__all__ = ["holm"]
 
 
 def _as_pvalues(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -21,24 +21,6 @@ def _as_pvalues(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
     if np.any((finite < 0) | (finite > 1)):
         raise ValueError("p-values must lie in [0, 1]; check that you passed p-values")
     return p
-
-
-def bonferroni(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Bonferroni-adjusted p-values ``min(1, m * p)``.
-
-    Parameters
-    ----------
-    pvalues : sequence of float
-        Raw p-values of one family of tests; NaN entries are ignored and stay NaN.
-
-    Returns
-    -------
-    numpy.ndarray
-        Adjusted p-values in the input order.
-    """
-    p = _as_pvalues(pvalues)
-    m = int(np.count_nonzero(~np.isnan(p)))
-    return np.minimum(1.0, p * m)
 
 
 def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:

@@ -14,15 +14,10 @@ Three scales of the same squared error are easy to confuse, so each has its own 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-__all__ = ["BCE_EPS", "error_table", "reconstruction_metrics", "summarize"]
+__all__ = ["BCE_EPS", "reconstruction_metrics", "summarize"]
 
 BCE_EPS = 1e-7
 
@@ -97,49 +92,3 @@ def summarize(values: np.ndarray) -> dict[str, float]:
         "median": float(np.median(v)),
         "n": int(v.size),
     }
-
-
-def error_table(
-    per_image: Mapping[str, np.ndarray], *, n_pixels: int | None = None
-) -> pd.DataFrame:
-    """The original study's table: mean and std of three error scales per model.
-
-    Parameters
-    ----------
-    per_image : mapping of str to numpy.ndarray
-        Row label (e.g. ``"bce, k=64"`` or ``"PCA, k=64"``) to either per-pixel squared
-        errors of shape ``(n_images, n_pixels)`` or per-image sums of squared errors of
-        shape ``(n_images,)`` (then ``n_pixels`` is required).
-    n_pixels : int, optional
-        Pixels per image, for 1-D inputs.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by label, columns ``l2_mean, l2_std, sse_mean, sse_std, mse_mean, mse_std,
-        n_images`` (std with ddof=1), in the input order.
-    """
-    import pandas as pd
-
-    rows: list[dict[str, Any]] = []
-    for label, arr in per_image.items():
-        a = np.asarray(arr, dtype=np.float64)
-        if a.ndim == 2:
-            sse, pixels = a.sum(axis=1), a.shape[1]
-        elif a.ndim == 1:
-            if n_pixels is None:
-                raise ValueError(
-                    f"{label!r}: 1-D input is read as per-image SSE; pass n_pixels= too"
-                )
-            sse, pixels = a, n_pixels
-        else:
-            raise ValueError(f"{label!r}: expected shape (n,) or (n, n_pixels), got {a.shape}")
-        if np.any(sse < 0):
-            raise ValueError(f"{label!r}: squared errors cannot be negative")
-        row: dict[str, Any] = {"label": label}
-        for name, values in (("l2", np.sqrt(sse)), ("sse", sse), ("mse", sse / pixels)):
-            s = summarize(values)
-            row[f"{name}_mean"], row[f"{name}_std"] = s["mean"], s["std"]
-        row["n_images"] = int(sse.size)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("label")

@@ -10,22 +10,17 @@ the same thing. ``frac_a_better`` is the share of images with ``a < b``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from autoenc.stats.adjust import holm
 from autoenc.stats.bootstrap import bootstrap_ci
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = [
     "PairedResult",
     "paired_comparison",
-    "paired_table",
     "seed_agreement",
     "signed_rank_sums",
 ]
@@ -227,53 +222,6 @@ def paired_comparison(
         mean_diff=float(np.mean(d)),
         settings=settings,
     )
-
-
-def paired_table(
-    pairs: Mapping[Any, tuple[np.ndarray, np.ndarray]],
-    *,
-    key_names: Sequence[str] = ("label",),
-    alternative: Alternative = "less",
-    n_boot: int = 2000,
-    seed: int = 0,
-    method: Literal["asymptotic", "exact"] = "asymptotic",
-) -> pd.DataFrame:
-    """:func:`paired_comparison` over a family of cells, with Holm-adjusted p-values.
-
-    Parameters
-    ----------
-    pairs : mapping
-        Cell key to ``(a, b)`` per-image errors. Keys are scalars or tuples such as
-        ``(depth, latent_size)``; they become the columns named by ``key_names``.
-    key_names : sequence of str
-        Column names for the key parts (``("depth", "latent_size")`` for tuple keys).
-    alternative, n_boot, seed, method
-        As in :func:`paired_comparison` (same settings for every cell).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per cell in input order: the key columns, every :class:`PairedResult`
-        field, and ``p_holm_one_sided`` / ``p_holm_two_sided`` adjusted over the family
-        (:func:`autoenc.stats.holm`).
-    """
-    import pandas as pd
-
-    rows = []
-    for key, (a, b) in pairs.items():
-        parts = key if isinstance(key, tuple) else (key,)
-        if len(parts) != len(key_names):
-            raise ValueError(f"key {key!r} has {len(parts)} parts but key_names={key_names!r}")
-        row = dict(zip(key_names, parts, strict=True))
-        res = paired_comparison(a, b, alternative=alternative, n_boot=n_boot, seed=seed,
-                                method=method)
-        row.update(res.to_dict())
-        rows.append(row)
-    columns = [*key_names, *PairedResult.__dataclass_fields__]
-    table = pd.DataFrame(rows, columns=columns)
-    table["p_holm_one_sided"] = holm(table["p_one_sided"].to_numpy(dtype=float))
-    table["p_holm_two_sided"] = holm(table["p_two_sided"].to_numpy(dtype=float))
-    return table
 
 
 def seed_agreement(

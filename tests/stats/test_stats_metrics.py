@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from autoenc.stats import error_table, reconstruction_metrics, summarize, trend_test
+from autoenc.stats import reconstruction_metrics, summarize, trend_test
 
 
 def test_reconstruction_metrics_hand_computed():
@@ -46,21 +46,6 @@ def test_summarize():
     assert math.isnan(summarize([2.0])["std"])
     with pytest.raises(ValueError):
         summarize([1.0, np.nan])
-
-
-def test_error_table_three_scales():
-    sq = np.zeros((3, 4))
-    sq[:, 0] = [1.0, 4.0, 9.0]  # SSE 1, 4, 9 -> L2 1, 2, 3
-    table = error_table({"model": sq, "sse-given": np.array([1.0, 4.0, 9.0])}, n_pixels=4)
-    assert list(table.index) == ["model", "sse-given"]
-    row = table.loc["model"]
-    assert row["l2_mean"] == pytest.approx(2.0) and row["l2_std"] == pytest.approx(1.0)
-    assert row["sse_mean"] == pytest.approx(14 / 3)
-    assert row["mse_mean"] == pytest.approx(14 / 12)
-    assert row["n_images"] == 3
-    np.testing.assert_allclose(table.loc["sse-given"].to_numpy(float), row.to_numpy(float))
-    with pytest.raises(ValueError, match="n_pixels"):
-        error_table({"x": np.ones(3)})
 
 
 def test_trend_test_decreasing_with_seeds():

@@ -205,22 +205,3 @@ def test_seed_agreement_mixed_and_degenerate():
     assert math.isnan(single["t_p"]) and single["sign_test_p"] == 1.0
     with pytest.raises(ValueError):
         seed_agreement([])
-
-
-def test_paired_table_family_with_holm_and_forest_columns():
-    from autoenc.stats import holm, paired_table
-
-    rng = np.random.default_rng(2)
-    pairs = {}
-    for depth in (1, 2):
-        for k in (16, 64):
-            b = rng.random(400)
-            pairs[(depth, k)] = (b + rng.normal(-0.02 * (k == 16), 0.05, 400), b)
-    table = paired_table(pairs, key_names=("depth", "latent_size"), n_boot=100)
-    assert list(table[["depth", "latent_size"]].itertuples(index=False, name=None)) == list(pairs)
-    np.testing.assert_allclose(table["p_holm_one_sided"], holm(table["p_one_sided"]))
-    single = paired_comparison(*pairs[(2, 64)], n_boot=100)
-    assert table.iloc[3]["rank_biserial"] == pytest.approx(single.rank_biserial)
-    assert {"median_diff", "median_diff_ci_low", "median_diff_ci_high"} <= set(table.columns)
-    with pytest.raises(ValueError, match="key_names"):
-        paired_table({(1, 2): pairs[(1, 16)]})
