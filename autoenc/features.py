@@ -421,7 +421,7 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
             config = run.config
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise RunLookupError(f"{run_dir}/config.json is unreadable ({e})") from e
-        if config.task != "autoencoder" or config.model.get("architecture", "autoencoder") != "autoencoder":
+        if config.task != "autoencoder" or config.model.get("architecture") != "autoencoder":
             raise RunLookupError(f"run {run.run_id} is a {config.task} run ({config.model.get('architecture')}); "
                                  "only autoencoder runs have an encoder")
         ckpt = load_checkpoint(run_dir / "model.npz")

@@ -105,8 +105,8 @@ def _collect(ctx: ReportContext) -> StudyData:
         if not n_pixels and m.get("test_mse_mean"):
             n_pixels = int(round(m["test_sse_mean"] / m["test_mse_mean"]))
         records.append(RunRecord(
-            run, depth=int(cfg.model.get("depth", 2)), latent=int(cfg.model["latent_size"]),
-            loss=str(cfg.train.get("loss", "mse")), seed=int(cfg.seed),
+            run, depth=int(cfg.model["depth"]), latent=int(cfg.model["latent_size"]),
+            loss=str(cfg.train["loss"]), seed=int(cfg.seed),
             per_image={"mse": np.asarray(arrays["test_mse"], np.float64),
                        "bce": np.asarray(arrays["test_bce"], np.float64)},
         ))

@@ -127,7 +127,7 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
     """The classifier report (see the module docstring)."""
     alerts: list[Alert] = []
     cells = collect_cells(ctx)
-    datasets = sorted({str(r.config.data.get("dataset", "")) for c in cells for r in c.runs})
+    datasets = sorted({str(r.config.data["dataset"]) for c in cells for r in c.runs})
     if not cells:
         return AnalysisResult("No completed classifier runs.", "no runs", datasets=datasets)
     originals = original_rows(ctx, cells)
@@ -260,7 +260,7 @@ def _section_accuracy(ctx: ReportContext, cells: list[Cell], frame: pd.DataFrame
                and isinstance(r.get("original"), int | float) and not isinstance(r.get("original"), bool)}
     by_dataset: dict[str, list[Cell]] = {}
     for c in cells:
-        by_dataset.setdefault(str(c.runs[0].config.data.get("dataset", "")), []).append(c)
+        by_dataset.setdefault(str(c.runs[0].config.data["dataset"]), []).append(c)
     s.add_figure(ctx.figure(seed_dots(cells, targets=targets, panels=list(by_dataset.values())),
                             "accuracy-per-cell",
                             "Test accuracy of every run (dots: seeds; red tick: median; grey bar: 95% t-interval "
@@ -434,7 +434,7 @@ def _section_confusion(ctx: ReportContext, cells: list[Cell], originals: list[di
         if not cms:
             continue
         cm = np.mean(cms, axis=0)
-        names = class_names(str(c.runs[0].config.data.get("dataset", "")), len(cm))
+        names = class_names(str(c.runs[0].config.data["dataset"]), len(cm))
         fig = confusion_matrix_plot(cm, names, title=c.short or c.label, accuracy=c.median("test_accuracy"),
                                     accuracy_label=f"median test accuracy over {len(cms)} seeds")
         s.add_figure(ctx.figure(fig, f"confusion-{i}", f"{c.label}: test confusion matrix, mean over {len(cms)} "
@@ -448,7 +448,7 @@ def _section_confusion(ctx: ReportContext, cells: list[Cell], originals: list[di
                  > k]
             row[c.label] = float(np.median(v)) if v else None
         rows.append(row)
-    names = class_names(str(cells[0].runs[0].config.data.get("dataset", "")), n_classes)
+    names = class_names(str(cells[0].runs[0].config.data["dataset"]), n_classes)
     for row in rows:
         row["class"] = names[row["class"]]
     s.add_table(Table(rows, title="Per-class test accuracy (median over seeds)",
@@ -474,7 +474,7 @@ def _section_misclassified(ctx: ReportContext, cells: list[Cell], originals: lis
             continue
         order = wrong[np.argsort(-p["confidence"][wrong], kind="stable")][:MAX_MISCLASSIFIED]
         n_classes = p["probabilities"].shape[1]
-        names = class_names(str(run.config.data.get("dataset", "")), n_classes)
+        names = class_names(str(run.config.data["dataset"]), n_classes)
         fig = misclassified_grid(np.asarray(X)[order].reshape(len(order), -1), p["test_labels"][order],
                                  p["predicted_labels"][order], p["confidence"][order], names,
                                  title=f"{c.label} (seed {run.config.seed}): {len(wrong)} errors")

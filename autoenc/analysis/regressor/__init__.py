@@ -76,7 +76,7 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
     """The regression report (see the module docstring)."""
     alerts: list[Alert] = []
     cells = collect_cells(ctx)
-    datasets = sorted({str(r.config.data.get("dataset", "")) for c in cells for r in c.runs})
+    datasets = sorted({str(r.config.data["dataset"]) for c in cells for r in c.runs})
     if not cells:
         return AnalysisResult("No completed regression runs.", "no runs", datasets=datasets)
     originals = original_rows(ctx, cells)
