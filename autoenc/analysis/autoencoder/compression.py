@@ -70,16 +70,10 @@ def _subset(y: np.ndarray, n: int) -> np.ndarray:
     return np.sort(stratified_indices(y, n, seed=0)) if 0 < n < len(y) else np.arange(len(y))
 
 
-def _file_sha(path: Any) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:20]
-
-
 def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
     """The section; ``b`` is the report's builder (context, loaded data, figures)."""
+    from .data import _model_key
+
     ctx = b.ctx
     X_train, _ = b.loaded.train()
     X_test, y_test = b.loaded.test()
@@ -89,17 +83,16 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
     X = np.asarray(X_test[rows], np.float32)
     data_key = hashlib.sha256(f"{VERSION}|{json.dumps(ctx.data_settings, sort_keys=True)}|{len(X)}|"
                               f"{hashlib.sha256(rows.tobytes()).hexdigest()}|{STEP_SCALES}".encode()).hexdigest()[:16]
-    # Every codec is one job: the Pillow baselines (one per quality sweep), PCA per latent size
-    # and every run; the cached ones are read, the rest shared among the cores.
-    # Longest first (one Pillow quality codes 10,000 images through PIL: ~2-4 s), so that the
-    # two workers finish together.
+    # Every codec is one job: PCA per latent size, each Pillow format and quality, every run
+    # (keyed by its model file's checksum); the cached ones are read, the rest shared among the
+    # cores, longest first so that the workers finish together.
     pillow = [(fmt, q) for fmt, qs in (("JPEG", JPEG_QUALITIES), ("WEBP", WEBP_QUALITIES), ("PNG", [None]))
               for q in qs]
     jobs: dict[Any, tuple[str, str, Any]] = {
         **{("pca", k): (f"rd-pca{k}-{data_key}.json", "pca", k) for k in sorted(data.latents, reverse=True)},
         **{(fmt, q): (f"rd-{fmt.lower()}{'' if q is None else q}-{data_key}.json", "pillow", (fmt, [q]))
            for fmt, q in pillow},
-        **{("run", str(r.run.path)): (f"rd-run-{_file_sha(r.run.path / 'model.npz')}-{data_key}.json", "run",
+        **{("run", str(r.run.path)): (f"rd-run-{_model_key(r)[:20]}-{data_key}.json", "run",
                                       str(r.run.path)) for r in sorted(data.records, key=lambda r: -r.latent)},
     }
     points: dict[Any, list[dict[str, float]]] = {}
