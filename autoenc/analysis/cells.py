@@ -15,8 +15,8 @@ from ..study.grid import RunConfig, canonical_json
 from ..study.store import Run
 from .context import Alert, ReportContext, Section
 
-__all__ = ["CONFIDENCE", "Cell", "class_names", "human", "collect_cells", "data_loader", "matches", "optional_section",
-           "original_rows", "settings_paragraphs", "show", "t_interval"]
+__all__ = ["CONFIDENCE", "Cell", "class_names", "collect_cells", "data_loader", "human", "matches", "optional_section",
+           "original_rows", "settings_paragraphs", "show", "study_cells", "t_interval"]
 
 CONFIDENCE = 0.95
 
@@ -90,6 +90,12 @@ def collect_cells(ctx: ReportContext) -> list[Cell]:
     for c in cells.values():
         c.runs.sort(key=lambda r: r.config.seed)
     return [c for c in cells.values() if c.runs]
+
+
+def study_cells(ctx: ReportContext) -> tuple[list[Cell], list[str]]:
+    """The cells with completed runs, and the data sets those runs used (for the index)."""
+    cells = collect_cells(ctx)
+    return cells, sorted({str(r.config.data["dataset"]) for c in cells for r in c.runs})
 
 
 def t_interval(values: np.ndarray | list[float], confidence: float = CONFIDENCE,

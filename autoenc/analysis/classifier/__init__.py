@@ -34,6 +34,7 @@ from ..cells import (
     collect_cells,
     original_rows,
     settings_paragraphs,
+    study_cells,
     t_interval,
 )
 from ..cells import data_loader as _loader
@@ -126,8 +127,7 @@ def seed_dots(cells: list[Cell], metric: str = "test_accuracy", *, targets: dict
 def analyze(ctx: ReportContext) -> AnalysisResult:
     """The classifier report (see the module docstring)."""
     alerts: list[Alert] = []
-    cells = collect_cells(ctx)
-    datasets = sorted({str(r.config.data["dataset"]) for c in cells for r in c.runs})
+    cells, datasets = study_cells(ctx)
     if not cells:
         return AnalysisResult("No completed classifier runs.", "no runs", datasets=datasets)
     originals = original_rows(ctx, cells)

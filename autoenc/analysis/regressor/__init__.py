@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..cells import Cell, collect_cells, original_rows, settings_paragraphs, show
+from ..cells import Cell, original_rows, settings_paragraphs, show, study_cells
 from ..cells import data_loader as _loader
 from ..cells import optional_section as _optional
 from ..context import Alert, AnalysisResult, ReportContext, Section, Table
@@ -75,8 +75,7 @@ def _fit_text(cell: Cell) -> str:
 def analyze(ctx: ReportContext) -> AnalysisResult:
     """The regression report (see the module docstring)."""
     alerts: list[Alert] = []
-    cells = collect_cells(ctx)
-    datasets = sorted({str(r.config.data["dataset"]) for c in cells for r in c.runs})
+    cells, datasets = study_cells(ctx)
     if not cells:
         return AnalysisResult("No completed regression runs.", "no runs", datasets=datasets)
     originals = original_rows(ctx, cells)
