@@ -154,7 +154,7 @@ class LatentCodec:
                          codes: np.ndarray | None = None) -> LatentCodec:
         """A codec around an ``autoenc.models.AutoEncoder`` (its encoder and decoder); ``codes``:
         the encoder's codes of ``X_train`` when already computed."""
-        return cls.fit(lambda X: _forward(model.encoder, X), lambda Z: _forward(model.decoder, Z), X_train,
+        return cls.fit(_Float64Forward(model.encoder), _Float64Forward(model.decoder), X_train,
                        step_scale=step_scale, model={"kind": "autoencoder", "module": model}, codes=codes)
 
     def train_codes(self, X_train: np.ndarray) -> np.ndarray:
@@ -340,7 +340,7 @@ class LatentCodec:
                 module.astype(next(iter(params.values())).dtype)
                 module.load_state_dict(params)
                 module.eval()
-                codec = cls(lambda X: _forward(module.encoder, X), lambda Z: _forward(module.decoder, Z),
+                codec = cls(_Float64Forward(module.encoder), _Float64Forward(module.decoder),
                             arrays["step"], arrays["offset"], arrays["probabilities"],
                             {"kind": "autoencoder", "module": module})
             elif header.get("kind") == "pca":
@@ -370,11 +370,24 @@ def _images(images: np.ndarray) -> np.ndarray:
     return X
 
 
-def _forward(net: Any, X: np.ndarray, batch_size: int = 2048) -> np.ndarray:
-    net.eval()
-    X = np.asarray(X, np.float32)
-    return np.concatenate([net.forward(X[i:i + batch_size]) for i in range(0, len(X), batch_size)]) if len(X) \
-        else np.zeros((0, 0), np.float32)
+class _Float64Forward:
+    """A network run in float64 with float32 outputs (rounded once): an image's code, symbols and
+    bits do not depend on the images it is coded with (``autoenc.nn.predict``, ``compute_dtype``).
+    The float64 copy of the weights is made once, on first use."""
+
+    def __init__(self, net: Any, batch_size: int = 2048) -> None:
+        self.net, self.batch_size = net, batch_size
+        self._twin: Any = None
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        from .nn import predict
+
+        X = np.asarray(X, np.float64)
+        if not len(X):
+            return np.zeros((0, 0), np.float32)
+        if self._twin is None:
+            self._twin = self.net.astype(np.float64, copy=True).eval()
+        return predict(self._twin, X, self.batch_size).astype(np.float32)
 
 
 def _linear_fns(mean: np.ndarray, components: np.ndarray, clip: bool

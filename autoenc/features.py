@@ -479,10 +479,9 @@ def _release_buffers(model: Module) -> None:
 
 
 def _predict(net: Module, X: np.ndarray) -> np.ndarray:
-    try:
-        return predict(net, X)
-    finally:
-        _release_buffers(net)
+    """Outputs of ``net`` computed in float64 and rounded to float32 once, so that a row's result
+    does not depend on the batch it came in (``autoenc.nn.predict``, ``compute_dtype``)."""
+    return predict(net, X, compute_dtype=np.float64)
 
 
 def _jsonable(obj: Any) -> Any:

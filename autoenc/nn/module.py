@@ -4,6 +4,7 @@ the PyTorch-style conveniences (named parameters, state dicts, train/eval)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from copy import deepcopy
 from typing import Any
 
 import numpy as np
@@ -154,9 +155,12 @@ class Module:
                 )
             p.data[...] = value
 
-    def astype(self, dtype: Any) -> Module:
-        """Convert every parameter (and gradient) to ``dtype`` in place; returns self."""
+    def astype(self, dtype: Any, copy: bool = False) -> Module:
+        """Convert every parameter (and gradient) to ``dtype`` in place and return self, or
+        (``copy=True``) return a converted copy and leave this module as it is."""
         dtype = np.dtype(dtype)
+        if copy:
+            return deepcopy(self).astype(dtype)
         for _, m in self.named_modules():
             if hasattr(m, "dtype"):
                 m.dtype = dtype

@@ -167,8 +167,19 @@ def evaluate(net: Module, loss: Loss, X: np.ndarray, y: np.ndarray, batch_size: 
     return total / max(len(X), 1)
 
 
-def predict(net: Module, X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Forward pass over ``X`` in batches, in eval mode."""
+def predict(net: Module, X: np.ndarray, batch_size: int = 1024, compute_dtype: Any = None) -> np.ndarray:
+    """Forward pass over ``X`` in batches, in eval mode.
+
+    ``compute_dtype=np.float64`` runs a float64 copy of ``net`` on ``X`` converted to float64 and
+    rounds the outputs once to ``X``'s dtype: each row's output then does not depend on the rows it
+    is batched with. In float32, BLAS picks its kernel by the batch's shape (a matrix product for
+    a batch, a matrix-vector product for one row) and the two round differently in the last bits;
+    in float64 the difference (~1e-16) is far below what the final rounding to float32 keeps.
+    The published study runs are evaluated in the network's own dtype (the default, None).
+    """
+    if compute_dtype is not None and np.dtype(compute_dtype) != net.param_dtype:
+        out = predict(net.astype(compute_dtype, copy=True), X.astype(compute_dtype), batch_size)
+        return out.astype(X.dtype)
     was_training = net.training
     net.eval()
     out = np.concatenate([net.forward(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])

@@ -181,3 +181,15 @@ def test_bd_rate_of_a_shifted_curve():
     assert bd_rate(rate / 2, psnr, rate, psnr) == pytest.approx(-50.0, abs=1e-6)
     assert bd_rate(rate, psnr, rate, psnr) == pytest.approx(0.0, abs=1e-9)
     assert np.isnan(bd_rate(rate, psnr, rate, psnr + 100))  # no shared PSNR range
+
+
+def test_bits_do_not_depend_on_the_batch(trained, tmp_path):
+    """An image's bitstream and reconstruction are the same coded alone or among others (the
+    encoder and decoder run in float64: BLAS kernels chosen by batch shape cannot change a symbol)."""
+    model, X = trained
+    codec = LatentCodec.from_autoencoder(model, X[:400], step_scale=0.1)
+    blobs = codec.encode(X[400:430])
+    assert blobs == [codec.encode(X[i:i + 1])[0] for i in range(400, 430)]
+    np.testing.assert_array_equal(codec.decode(blobs), np.concatenate([codec.decode([b]) for b in blobs]))
+    loaded = LatentCodec.load(codec.save(tmp_path / "c.npz"))
+    assert loaded.encode(X[400:430]) == blobs

@@ -258,3 +258,25 @@ def test_divergence_is_reported():
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         with np.errstate(over="ignore", invalid="ignore"):
             fit(net, MSELoss(), SGD(net.parameters(), lr=1e3), X, epochs=3)
+
+
+def test_float64_predict_does_not_depend_on_the_batch_split():
+    """Row by row (BLAS matrix-vector kernels) and in one batch (matrix products) give the same bits
+    with compute_dtype=float64, whatever kernel OpenBLAS picks (OPENBLAS_CORETYPE)."""
+    net = autoencoder(784, 64, depth=2, widths=(512,), seed=0).eval()
+    X = np.random.default_rng(0).random((40, 784), dtype=np.float32)
+    whole = predict(net, X, compute_dtype=np.float64)
+    rows = np.concatenate([predict(net, X[i:i + 1], compute_dtype=np.float64) for i in range(len(X))])
+    chunks = predict(net, X, batch_size=7, compute_dtype=np.float64)
+    assert whole.dtype == np.float32 and net.param_dtype == np.float32  # the network itself is unchanged
+    np.testing.assert_array_equal(whole, rows)
+    np.testing.assert_array_equal(whole, chunks)
+    np.testing.assert_allclose(whole, predict(net, X), rtol=1e-5, atol=1e-6)  # float32 agrees to rounding
+
+
+def test_astype_copy_leaves_the_module_alone():
+    net = mlp([3, 4, 2], seed=0)
+    twin = net.astype(np.float64, copy=True)
+    assert twin is not net and twin.param_dtype == np.float64 and net.param_dtype == np.float32
+    for (_, a), (_, b) in zip(net.named_parameters(), twin.named_parameters(), strict=True):
+        np.testing.assert_array_equal(a.data, b.data)

@@ -47,15 +47,15 @@ def _job(kind: str, what: Any, X_train: np.ndarray, X: np.ndarray, side: int) ->
     """Operating points of one codec (runs in a worker process, one BLAS thread)."""
     from threadpoolctl import threadpool_limits
 
-    from ...codec import LatentCodec, _forward
+    from ...codec import LatentCodec
 
     with threadpool_limits(1):  # one BLAS thread per worker: the workers share the cores
         if kind == "run":
             from ...features import AutoencoderTransformer
 
-            model = AutoencoderTransformer.from_run(what).model_
-            codes = _forward(model.encoder, X_train)
-            return codec_curve(LatentCodec.from_autoencoder(model, None, codes=codes), X_train, X, side,
+            encoder = AutoencoderTransformer.from_run(what)
+            codes = encoder.transform(X_train)  # the codec's own arithmetic (float64, rounded to float32)
+            return codec_curve(LatentCodec.from_autoencoder(encoder.model_, None, codes=codes), X_train, X, side,
                                train_codes=codes)
         if kind == "pca":
             return codec_curve(LatentCodec.from_pca(X_train, what), X_train, X, side)
