@@ -7,6 +7,7 @@ and ``backward(y, yhat)``) plus what PyTorch users expect (``Sequential.backward
 """
 
 from .activations import LogSoftmax, ReLU, Sigmoid, Softmax, TanH
+from .conv import Conv2D, ConvTranspose2D, Reshape, Upsample2D
 from .gradcheck import GradcheckResult, gradcheck, gradcheck_loss, numeric_gradient
 from .io import Checkpoint, ModelFileError, load, load_checkpoint, save
 from .layers import Conv1D, Dropout, Flatten, Linear, MaxPool1D
@@ -16,10 +17,11 @@ from .optim import SGD, Adam, Optim, Optimizer, get_optimizer
 from .train import History, evaluate, fit, predict
 
 __all__ = [
-    "Adam", "BCELoss", "BCEWithLogitsLoss", "Checkpoint", "Conv1D", "CrossEntropyLoss", "Dropout", "Flatten",
+    "Adam", "BCELoss", "BCEWithLogitsLoss", "Checkpoint", "Conv1D", "Conv2D", "ConvTranspose2D",
+    "CrossEntropyLoss", "Dropout", "Flatten",
     "GradcheckResult", "History", "Linear", "LogSoftmax", "Loss", "MSELoss", "MaxPool1D",
-    "ModelFileError", "Module", "NLLLoss", "Optim", "Optimizer", "Parameter", "ReLU", "SGD",
-    "Sequential", "Sigmoid", "Softmax", "TanH", "evaluate", "fit", "get_loss", "get_optimizer",
+    "ModelFileError", "Module", "NLLLoss", "Optim", "Optimizer", "Parameter", "ReLU", "Reshape", "SGD",
+    "Sequential", "Sigmoid", "Softmax", "TanH", "Upsample2D", "evaluate", "fit", "get_loss", "get_optimizer",
     "gradcheck", "gradcheck_loss", "load", "load_checkpoint", "module_from_config", "numeric_gradient",
     "predict", "save",
 ]
