@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .codeversion import git_commit
 from .study.grid import expand
+from .study.lookup import load_swept_spec
 from .study.runner import ClusterError
 from .study.spec import SpecError, StudySpec, list_studies, load_spec
 from .study.store import RunStore
@@ -112,25 +113,9 @@ def _studies(args: argparse.Namespace, reading: bool = False) -> list[StudySpec]
     """The specs named on the command line. Commands that read a store (``reading``) default to
     the preset the store was swept with (its spec.json), not to ``full``."""
     names = [n for n, _ in list_studies()] if getattr(args, "all", False) else [args.study]
-    specs = []
-    for name in names:
-        preset = args.preset
-        if preset is None and reading:
-            preset = _store_preset(args, load_spec(name, None, args.overrides))
-        specs.append(load_spec(name, preset, args.overrides))
-    return specs
-
-
-def _store_preset(args: argparse.Namespace, spec: StudySpec) -> str | None:
-    path = Path(args.out) / spec.name / "spec.json"
-    try:
-        preset = json.loads(path.read_text()).get("preset")
-    except (OSError, ValueError, AttributeError):  # no store yet, or a damaged spec.json: the default
-        return None
-    if isinstance(preset, str) and preset in spec.presets and preset != spec.preset:
-        log.info(f"{spec.name}: preset {preset!r} (what {path.parent} was swept with; --preset to choose another)")
-        return preset
-    return None
+    if reading:
+        return [load_swept_spec(name, args.out, args.preset, args.overrides) for name in names]
+    return [load_spec(name, args.preset, args.overrides) for name in names]
 
 
 def _store(args: argparse.Namespace, spec: StudySpec) -> RunStore:
@@ -156,8 +141,22 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _command_line() -> str:
-    return "python -m autoenc.study " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _program() -> str:
+    """How the user started the command line, from ``sys.argv[0]``: ``python -m autoenc.study``
+    or ``python -m autoenc.cli`` (the modules), else ``autoenc`` (the console script)."""
+    start = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("autoenc")
+    if start.suffix == ".py":  # python -m runs the module's file: name the module
+        parts = start.with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__main__" else parts
+        if "autoenc" in parts:
+            return "python -m " + ".".join(parts[len(parts) - 1 - parts[::-1].index("autoenc"):])
+    # the console script; main() called from other Python code is written as its equivalent
+    return "autoenc"
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The command as typed (program and arguments), for provenance."""
+    return " ".join([_program(), *(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))])
 
 
 def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) -> int:
@@ -173,7 +172,7 @@ def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) ->
         options = ReportOptions.from_env(text)
     except ValueError as e:
         raise SpecError(str(e)) from None
-    path = build_report(store.root, report_dir, spec=spec, command=_command_line(), options=options,
+    path = build_report(store.root, report_dir, spec=spec, command=_command_line(args), options=options,
                         verbose=bool(getattr(args, "verbose", 0)) or None)
     log.info(f"report: {path}")
     return 0
@@ -229,7 +228,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         store.results().write_csv()  # every done run of the store, whichever preset trained it
         counts = Counter(o.status for o in outcomes)
         store.log_sweep({
-            "command": _command_line(), "preset": spec.preset, "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S",
+            "command": _command_line(args), "preset": spec.preset, "finished_utc": time.strftime("%Y-%m-%d %H:%M:%S",
                                                                                           time.gmtime()),
             "wall_seconds": round(time.perf_counter() - start, 1), "jobs": jobs,
             "threads_per_run": args.threads_per_run, "backend": args.backend, "code": git_commit(), **dict(counts),
@@ -284,7 +283,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for spec in _studies(args, reading=True):
         store = _store(args, spec)
         if not store.root.is_dir():
-            log.error(f"no run store at {store.root}; run `python -m autoenc.study sweep {spec.name}` first")
+            log.error(f"no run store at {store.root}; run `{_program()} sweep {spec.name}` first")
             return 1
         store.results().write_csv()  # every done run of the store: never shrunk to one preset's
         _write_report(args, spec, store)
@@ -371,6 +370,7 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what was typed, for provenance
     setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
     if args.studies_dir:
         if not Path(args.studies_dir).is_dir():

@@ -449,17 +449,18 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
         out
             Run store root given to ``sweep --out`` (runs live in ``out/<study>/runs``).
         preset, overrides
-            The ``--preset`` and ``--set`` values the sweep used: they decide the run ids.
+            The ``--preset`` and ``--set`` values the sweep used: they decide the run ids. With no
+            ``preset``, the one the store under ``out`` was swept with (as the command line does).
         **cell
             Grid values, e.g. ``latent_size=64, loss="bce", depth=2, seed=0`` (strings such
             as ``"64"`` are coerced; ``latent`` is short for ``latent_size``).
 
         Raises RunLookupError (listing the available cells) when no done run, or several, match.
         """
-        from .study.spec import load_spec
+        from .study.lookup import load_swept_spec
         from .study.store import RunStore
 
-        spec = load_spec(study, preset, overrides)
+        spec = load_swept_spec(study, out, preset, overrides)
         run = find_run(spec, RunStore(Path(out) / spec.name), cell)
         est = cls.from_run(run.path)
         est.source_["study"] = spec.name

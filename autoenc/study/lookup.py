@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import tomllib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -11,7 +15,9 @@ if TYPE_CHECKING:
     from .spec import StudySpec
     from .store import Run, RunStore
 
-__all__ = ["CELL_ALIASES", "RunLookupError", "find_run"]
+__all__ = ["CELL_ALIASES", "RunLookupError", "find_run", "load_swept_spec", "swept_preset"]
+
+log = logging.getLogger("autoenc")
 
 # Short names accepted in cells (``--cell latent=64,...``).
 CELL_ALIASES = {"latent": "latent_size"}
@@ -32,6 +38,37 @@ def _status_reason(store: RunStore, run_id: str, status: str) -> str:
     if status == "partial":
         return "incomplete: " + store.verify(run_id)[1]
     return status
+
+
+# --- the preset a store was swept with ------------------------------------------------------
+def swept_preset(store_root: str | os.PathLike[str], spec: StudySpec) -> str | None:
+    """The preset the store at ``store_root`` (``<out>/<study>``) was last swept with, read from
+    its ``spec.json``; None when there is no store yet, the file is damaged, or the study file no
+    longer has that preset."""
+    path = Path(store_root) / "spec.json"
+    try:
+        preset = json.loads(path.read_text()).get("preset")
+    except (OSError, ValueError, AttributeError):  # no store yet, or a damaged spec.json: the default
+        return None
+    return preset if isinstance(preset, str) and (preset in spec.presets or preset == "full") else None
+
+
+def load_swept_spec(study: str | os.PathLike[str], out: str | os.PathLike[str] = "runs", preset: str | None = None,
+                    overrides: list[str] | None = None) -> StudySpec:
+    """``load_spec`` for whatever reads a store (``status``, ``report``, ``export``, ``codec``,
+    ``AutoencoderTransformer.from_study``): with no ``preset``, the one the store under ``out``
+    was swept with (a quick store is read as quick), else the study file's default."""
+    from .spec import load_spec
+
+    spec = load_spec(study, preset, overrides)
+    if preset is not None:
+        return spec
+    swept = swept_preset(Path(out) / spec.name, spec)
+    if swept is None or swept == spec.preset:
+        return spec
+    log.info(f"{spec.name}: preset {swept!r} (what {Path(out) / spec.name} was swept with; --preset to choose "
+             "another)")
+    return load_spec(study, swept, overrides)
 
 
 # --- finding a run by its grid cell --------------------------------------------------------
@@ -116,14 +153,15 @@ def find_run(spec: StudySpec, store: RunStore, cell: dict[str, Any]) -> Run:
             f"{c.run_id}  {_describe(c.params)}: {_status_reason(store, c.run_id, store.status(c.run_id))}"
             for c in matches[:20]
         )
-        hint = f"run `python -m autoenc.study sweep {_study_arg(spec)}" + (
-            f" --preset {spec.preset}`" if spec.preset != "full" else "`") + " first"
         other = _done_elsewhere(store, cell, {c.run_id for c in matches})
-        if other:
-            last = store.read_spec() or {}
-            hint += (f"; {len(other)} done run(s) with these values exist in the store under other settings "
-                     f"({', '.join(other[:5])}): pass the preset/--set the sweep used"
-                     + (f" (the last sweep used preset {last.get('preset')!r})" if last.get("preset") else ""))
+        if other:  # the store holds them under other settings: say so, not "train the whole grid"
+            last = swept_preset(store.root, spec)
+            hint = (f"{len(other)} done run(s) with these values exist in the store under other settings "
+                    f"({', '.join(other[:5])}): pass the preset/--set the sweep used"
+                    + (f" (the last sweep used preset {last!r})" if last else ""))
+        else:
+            preset = f" --preset {spec.preset}" if spec.preset != "full" else ""
+            hint = f"run `autoenc sweep {_study_arg(spec)}{preset} --out {store.root.parent}` first"
         raise RunLookupError(f"no done run of {where} matches {_describe(cell)}:\n  {reasons}\n{hint}")
     return store.run(done[0].run_id)
 

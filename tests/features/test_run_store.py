@@ -74,16 +74,21 @@ def mini(tmp_path_factory) -> tuple[Path, Path]:
         if p["depth"] == 2 and p["loss"] == "mse":
             store.mark_failed(config.run_id, "Traceback ...\nFloatingPointError: loss is nan")
             continue
-        model = build(config, N_FEATURES)
-        opt = get_optimizer("adam", model, lr=config.train["lr"])
-        history = fit(model, get_loss(p["loss"]), opt, X, epochs=config.train["epochs"],
-                      batch_size=config.train["batch_size"], seed=config.seed, validation_split=0.1)
-        ctx = RunContext(run_dir)
-        ctx.save_model(model, opt, {"task": "autoencoder", "input_size": N_FEATURES})
-        ctx.save_history(history)
-        atomic_write_json(run_dir / "metrics.json", {"final_train_loss": history.train_loss[-1]})
-        store.mark_done(config.run_id)
+        train_run(store, config, run_dir, X)
     return study, out
+
+
+def train_run(store: RunStore, config, run_dir: Path, X: np.ndarray) -> None:
+    """Train one run exactly as the study task would and mark it done."""
+    model = build(config, N_FEATURES)
+    opt = get_optimizer("adam", model, lr=config.train["lr"])
+    history = fit(model, get_loss(config.params["loss"]), opt, X, epochs=config.train["epochs"],
+                  batch_size=config.train["batch_size"], seed=config.seed, validation_split=0.1)
+    ctx = RunContext(run_dir)
+    ctx.save_model(model, opt, {"task": "autoencoder", "input_size": N_FEATURES})
+    ctx.save_history(history)
+    atomic_write_json(run_dir / "metrics.json", {"final_train_loss": history.train_loss[-1]})
+    store.mark_done(config.run_id)
 
 
 def run_of(mini, **cell) -> Path:
@@ -145,7 +150,7 @@ def test_from_study_ambiguous_lists_matches(mini):
 
 def test_from_study_pending_and_failed_runs_say_why(mini):
     study, out = mini
-    hint = r"(?s)no done run.*pending.*run `python -m autoenc.study sweep .*mini_ae.toml`"
+    hint = r"(?s)no done run.*pending.*run `autoenc sweep .*mini_ae.toml --out .*runs`"
     with pytest.raises(RunLookupError, match=hint):
         AutoencoderTransformer.from_study(str(study), out=out, depth=2, latent_size=5, loss="bce", seed=0)
     with pytest.raises(RunLookupError, match="failed: FloatingPointError: loss is nan"):
@@ -166,6 +171,28 @@ def test_from_study_other_settings_hint(mini):
     with pytest.raises(RunLookupError, match=r"done run\(s\) with these values exist in the store under other"):
         AutoencoderTransformer.from_study(str(study), out=out, overrides=["train.epochs=3"],
                                           depth=1, latent_size=3, loss="bce", seed=0)
+
+
+def test_from_study_and_export_read_the_preset_the_store_was_swept_with(tmp_path, capsys):
+    """A store swept with the quick preset is read as quick by from_study and the CLI (no preset
+    given); asking for another preset explicitly points at the quick runs, not at a full sweep."""
+    study = tmp_path / "mini_ae.toml"
+    study.write_text(STUDY + "\n[presets.quick.train]\nepochs = 1\n[presets.quick.grid]\ndepth = [1]\n"
+                     "latent_size = [3]\nloss = [\"bce\"]\n")
+    out = tmp_path / "runs"
+    spec = load_spec(study, "quick")
+    store = RunStore(out / spec.name)
+    store.write_spec(spec.to_dict(), spec.path)
+    (config,) = expand(spec)
+    train_run(store, config, store.prepare(config), data())
+    est = AutoencoderTransformer.from_study(str(study), out=out, latent_size=3, loss="bce", depth=1, seed=0)
+    assert est.source_["run_id"] == config.run_id and est.source_["preset"] == "quick"
+    assert main(["export", str(study), "--out", str(out), "--cell", "latent=3,loss=bce,depth=1,seed=0",
+                 "--to", str(tmp_path / "e.npz")]) == 0
+    with pytest.raises(RunLookupError) as info:
+        AutoencoderTransformer.from_study(str(study), out=out, preset="full", latent_size=3, loss="bce", depth=1,
+                                          seed=0)
+    assert "the last sweep used preset 'quick'" in str(info.value) and "autoenc sweep" not in str(info.value)
 
 
 def test_from_run_missing_folder(tmp_path):

@@ -98,7 +98,7 @@ def test_cli_report_and_index(store):
     html = store / "fashion_ae" / "report" / "report.html"
     assert html.is_file() and (html.parent / "headline.json").is_file()
     text = html.read_text()
-    assert "python -m autoenc.study" in text  # the command line in the provenance footer
+    assert "autoenc report fashion_ae --preset quick" in text  # the command as called (main() = the console script)
     from autoenc.report import build_index
 
     index = build_index(store)

@@ -65,7 +65,8 @@ def test_sweep_writes_a_complete_store(tiny_study, tmp_path, run_cli):
     df = pd.read_csv(out / "tiny_ae" / "results.csv")
     assert len(df) == 4 and {"param_depth", "param_latent_size", "param_loss", "param_seed"} <= set(df.columns)
     sweeps = store.sweeps()
-    assert len(sweeps) == 1 and sweeps[0]["done"] == 4 and "sweep" in sweeps[0]["command"]
+    assert len(sweeps) == 1 and sweeps[0]["done"] == 4
+    assert sweeps[0]["command"].startswith("python -m autoenc.study sweep ")  # as typed
     # a second sweep trains nothing
     assert "0 trained, 4 already done" in run_cli("sweep", str(study), "--out", str(out), "--no-report").stderr
     status = run_cli("status", str(study), "--out", str(out)).stdout
