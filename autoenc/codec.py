@@ -2,14 +2,16 @@
 
 ``LatentCodec`` = an encoder and a decoder (a trained autoencoder, or PCA through
 :meth:`LatentCodec.from_pca`) + post-training uniform scalar quantization of each code
-dimension (step ``step_scale`` x that dimension's standard deviation on the train split) +
-range coding (``constriction``) with one categorical probability table per dimension,
+dimension around its train mean (steps from a quantizer design of ``autoenc.quantizer``:
+``"scaled"``, ``step_scale`` x that dimension's standard deviation on the train split, by
+default; ``"uniform"``, one step for all; ``"lagrangian"``, a rate-distortion-optimal
+allocation) + range coding (``constriction``) with one categorical probability table per dimension,
 estimated on the train split and stored with the codec. The bitstream of one image holds its
 quantized code and nothing else: the decoder needs only those bytes and the codec file.
 
 Example
 -------
->>> codec = LatentCodec.from_run("runs/fashion_ae/runs/<id>", X_train, step_scale=0.25)
+>>> codec = LatentCodec.from_run("runs/fashion_ae/runs/<id>", X_train, step_scale=0.25, design="lagrangian")
 >>> blobs = codec.encode(X_test[:10])           # list of bytes, one per image
 >>> X_hat = codec.decode(blobs)                  # (10, 784) float32
 >>> bits_per_pixel = 8 * sum(map(len, blobs)) / X_test[:10].size
@@ -22,12 +24,15 @@ need), so the cost of word granularity on short messages is visible.
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .quantizer import DESIGNS, CodeStatistics, design_steps, row_blocks
 
 __all__ = ["CodecError", "LatentCodec"]
 
@@ -57,25 +62,33 @@ class LatentCodec:
         offset: smallest symbol per dimension (quantized code minus offset = symbol >= 0), shape (k,).
         probabilities: per-dimension symbol probabilities, shape (k, n_symbols).
         model: what to save to rebuild ``encode_fn``/``decode_fn`` (see ``save``).
+        center: the value each dimension is quantized around (its train mean), shape (k,);
+            zeros when None (codec files written before centers existed).
+        quantizer: how the steps were chosen (``{"design": ..., "scale": ...}``), kept in the file.
     """
 
     def __init__(self, encode_fn: Callable[[np.ndarray], np.ndarray], decode_fn: Callable[[np.ndarray], np.ndarray],
                  step: np.ndarray, offset: np.ndarray, probabilities: np.ndarray,
-                 model: dict[str, Any] | None = None) -> None:
+                 model: dict[str, Any] | None = None, *, center: np.ndarray | None = None,
+                 quantizer: dict[str, Any] | None = None) -> None:
         step = np.asarray(step, np.float64)
         offset = np.asarray(offset, np.int64)
         probabilities = np.asarray(probabilities, np.float64)
-        if step.ndim != 1 or offset.shape != step.shape or probabilities.ndim != 2 \
+        center = np.zeros(step.shape) if center is None else np.asarray(center, np.float64)
+        if step.ndim != 1 or offset.shape != step.shape or center.shape != step.shape or probabilities.ndim != 2 \
                 or probabilities.shape[0] != step.size:
             raise CodecError(f"inconsistent codec tables: step {step.shape}, offset {offset.shape}, "
-                             f"probabilities {probabilities.shape}")
+                             f"center {center.shape}, probabilities {probabilities.shape}")
         if not (np.isfinite(step).all() and (step > 0).all()):
             raise CodecError("quantization steps must be finite and > 0")
+        if not np.isfinite(center).all():
+            raise CodecError("quantization centers must be finite")
         if not np.isfinite(probabilities).all() or (probabilities < 0).any() \
                 or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-6):
             raise CodecError("probability tables must be finite, non-negative rows summing to 1")
         self.encode_fn, self.decode_fn = encode_fn, decode_fn
-        self.step, self.offset, self.probabilities = step, offset, probabilities
+        self.step, self.offset, self.probabilities, self.center = step, offset, probabilities, center
+        self.quantizer = dict(quantizer or {})
         self.model = model or {}
         self.support = (probabilities > 0).sum(axis=1)  # symbols 0 .. support-1 per dimension
         self._models: list[Any] | None = None  # prebuilt per-dimension models (wide alphabets)
@@ -83,20 +96,29 @@ class LatentCodec:
     # ------------------------------------------------------------------ construction
     @classmethod
     def fit(cls, encode_fn: Callable[[np.ndarray], np.ndarray], decode_fn: Callable[[np.ndarray], np.ndarray],
-            X_train: np.ndarray | None, *, step_scale: float = 0.5, model: dict[str, Any] | None = None,
-            codes: np.ndarray | None = None) -> LatentCodec:
+            X_train: np.ndarray | None, *, step_scale: float = 0.5, design: str = "scaled",
+            model: dict[str, Any] | None = None, codes: np.ndarray | None = None,
+            statistics: CodeStatistics | None = None) -> LatentCodec:
         """Fit steps and probability tables on the codes of ``X_train``.
 
         Parameters
         ----------
         step_scale
-            Quantization step of each dimension as a multiple of its standard deviation on the
-            train split (smaller: finer, more bits, less distortion).
+            The scale of the quantizer ``design`` (smaller: finer, more bits, less distortion); for
+            ``"scaled"``, each dimension's step as a multiple of its standard deviation on the train
+            split.
+        design
+            How the steps are set per dimension: ``"scaled"``, ``"uniform"`` or ``"lagrangian"``
+            (``autoenc.quantizer``); every design quantizes around the train mean of each dimension.
         codes
             The codes of ``X_train`` if already computed (several step sizes, one encoder pass).
+        statistics
+            ``CodeStatistics`` of those codes if already measured (several designs and scales).
         """
-        if not step_scale > 0:
-            raise CodecError(f"step_scale must be > 0, got {step_scale}")
+        if not (isinstance(step_scale, int | float) and math.isfinite(step_scale) and step_scale > 0):
+            raise CodecError(f"step_scale must be a finite number > 0, got {step_scale}")
+        if design not in DESIGNS:
+            raise CodecError(f"unknown quantizer design {design!r}; expected one of {', '.join(DESIGNS)}")
         if codes is None:
             if X_train is None:
                 raise CodecError("fit needs X_train or its codes")
@@ -105,27 +127,18 @@ class LatentCodec:
         if Z.ndim != 2 or Z.dtype.kind not in "fiu" or not len(Z):
             raise CodecError(f"the encoder gave codes of shape {Z.shape} and dtype {Z.dtype} on the training "
                              "images; expected a non-empty numeric (n, k) array")
-        # Row blocks of a few MB: whole-array float64 temporaries of the train codes (60,000 x 400)
-        # cost more in page faults than in arithmetic.
         n, k = Z.shape
-        rows = max(1, 2**19 // k)
-
-        def blocks() -> Iterator[np.ndarray]:
-            for i in range(0, n, rows):
-                yield np.asarray(Z[i:i + rows], np.float64)
-
-        total = np.zeros(k)
-        for zb in blocks():
-            if not np.isfinite(zb).all():
-                raise CodecError("the encoder gave non-finite codes on the training images")
-            total += zb.sum(axis=0)
-        mean = total / n
-        spread = np.sqrt(sum(np.einsum("ij,ij->j", zb - mean, zb - mean) for zb in blocks()) / n)
-        spread[spread == 0] = 1.0  # a constant dimension: one symbol, costs ~0 bits
-        step = step_scale * spread
+        if statistics is None or statistics.center.shape != (k,) \
+                or (design == "lagrangian" and statistics.gain is None):
+            try:
+                statistics = CodeStatistics.measure(Z, decode_fn if design == "lagrangian" else None)
+            except ValueError as e:
+                raise CodecError(str(e)) from e
+        center = statistics.center
+        step = design_steps(design, float(step_scale), statistics)
         low, high = np.full(k, np.inf), np.full(k, -np.inf)
-        for zb in blocks():
-            qb = np.rint(zb / step)
+        for zb in row_blocks(Z):
+            qb = np.rint((zb - center) / step)
             np.minimum(low, qb.min(axis=0), out=low)
             np.maximum(high, qb.max(axis=0), out=high)
         n_symbols = int((high - low).max()) + 1
@@ -135,34 +148,39 @@ class LatentCodec:
         # all dimensions in one bincount: symbol s of dimension d counts at d * n_symbols + s
         base = np.arange(k) * n_symbols - low
         counts = np.zeros(k * n_symbols)
-        for zb in blocks():
-            counts += np.bincount((np.rint(zb / step) + base).astype(np.int64).ravel(), minlength=k * n_symbols)
+        for zb in row_blocks(Z):
+            counts += np.bincount((np.rint((zb - center) / step) + base).astype(np.int64).ravel(),
+                                  minlength=k * n_symbols)
         counts = counts.reshape(k, n_symbols)
         low = low.astype(np.int64)
         counts[np.arange(n_symbols) <= (high - low)[:, None]] += SMOOTHING  # each dimension's own range
         probabilities = counts / counts.sum(axis=1, keepdims=True)
-        return cls(encode_fn, decode_fn, step, low, probabilities, model)
+        return cls(encode_fn, decode_fn, step, low, probabilities, model, center=center,
+                   quantizer={"design": design, "scale": float(step_scale)})
 
-    def refit(self, step_scale: float, codes: np.ndarray) -> LatentCodec:
-        """The same encoder/decoder with another step, fitted on ``codes`` (the train split's codes):
-        several operating points from one encoder pass."""
-        return type(self).fit(self.encode_fn, self.decode_fn, None, step_scale=step_scale, model=self.model,
-                              codes=codes)
+    def refit(self, step_scale: float, codes: np.ndarray, *, design: str = "scaled",
+              statistics: CodeStatistics | None = None) -> LatentCodec:
+        """The same encoder/decoder with another design or step, fitted on ``codes`` (the train
+        split's codes): several operating points from one encoder pass (``statistics``: the
+        codes' ``CodeStatistics`` when already measured)."""
+        return type(self).fit(self.encode_fn, self.decode_fn, None, step_scale=step_scale, design=design,
+                              model=self.model, codes=codes, statistics=statistics)
 
     @classmethod
     def from_autoencoder(cls, model: Any, X_train: np.ndarray | None, *, step_scale: float = 0.5,
-                         codes: np.ndarray | None = None) -> LatentCodec:
+                         design: str = "scaled", codes: np.ndarray | None = None) -> LatentCodec:
         """A codec around an ``autoenc.models.AutoEncoder`` (its encoder and decoder); ``codes``:
         the encoder's codes of ``X_train`` when already computed."""
         return cls.fit(_Float64Forward(model.encoder), _Float64Forward(model.decoder), X_train,
-                       step_scale=step_scale, model={"kind": "autoencoder", "module": model}, codes=codes)
+                       step_scale=step_scale, design=design, model={"kind": "autoencoder", "module": model},
+                       codes=codes)
 
     def train_codes(self, X_train: np.ndarray) -> np.ndarray:
         """The encoder's codes of ``X_train`` (to fit several step sizes with one pass)."""
         return np.asarray(self.encode_fn(_images(X_train)))
 
     @classmethod
-    def from_pca(cls, X_train: np.ndarray, n_components: int, *, step_scale: float = 0.5,
+    def from_pca(cls, X_train: np.ndarray, n_components: int, *, step_scale: float = 0.5, design: str = "scaled",
                  clip: bool = True) -> LatentCodec:
         """The same pipeline on PCA codes (PCA fitted on ``X_train``); ``clip`` clips the
         reconstructions to [0, 1] as a sigmoid output would be."""
@@ -171,15 +189,17 @@ class LatentCodec:
         pca = fit_pca(X_train, n_components)
         mean = pca.mean_.astype(np.float64)
         components = pca.components_.astype(np.float64)
-        return cls.fit(*_linear_fns(mean, components, clip), X_train, step_scale=step_scale,
+        return cls.fit(*_linear_fns(mean, components, clip), X_train, step_scale=step_scale, design=design,
                        model={"kind": "pca", "mean": mean, "components": components, "clip": clip})
 
     @classmethod
-    def from_run(cls, run_dir: str | os.PathLike[str], X_train: np.ndarray, *, step_scale: float = 0.5) -> LatentCodec:
+    def from_run(cls, run_dir: str | os.PathLike[str], X_train: np.ndarray, *, step_scale: float = 0.5,
+                 design: str = "scaled") -> LatentCodec:
         """A codec around the trained autoencoder of one run directory (``runs/<id>``)."""
         from .features import AutoencoderTransformer
 
-        return cls.from_autoencoder(AutoencoderTransformer.from_run(run_dir).model_, X_train, step_scale=step_scale)
+        return cls.from_autoencoder(AutoencoderTransformer.from_run(run_dir).model_, X_train, step_scale=step_scale,
+                                    design=design)
 
     @classmethod
     def from_study(cls, study: str, X_train: np.ndarray, *, out: str | os.PathLike[str] = "runs",
@@ -204,12 +224,12 @@ class LatentCodec:
         Z = np.asarray(codes, np.float64)
         if Z.ndim != 2 or Z.shape[1] != self.latent_size:
             raise CodecError(f"codes must have shape (n, {self.latent_size}), got {Z.shape}")
-        Q = np.rint(Z / self.step).astype(np.int64) - self.offset
+        Q = np.rint((Z - self.center) / self.step).astype(np.int64) - self.offset
         return np.clip(Q, 0, self.support - 1).astype(np.int32)
 
     def dequantize(self, symbols: np.ndarray) -> np.ndarray:
         """Images rebuilt from symbols: the decoder applied to the quantized codes."""
-        Z = (np.asarray(symbols, np.int64) + self.offset) * self.step
+        Z = self.center + (np.asarray(symbols, np.int64) + self.offset) * self.step
         return np.asarray(self.decode_fn(Z.astype(np.float32)), np.float32)
 
     def reconstruct(self, images: np.ndarray) -> np.ndarray:
@@ -286,8 +306,10 @@ class LatentCodec:
         """Write the codec (tables and the model it wraps) to one ``.npz`` (no pickle)."""
         from .fileio import atomic_savez
 
-        header: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.model.get("kind")}
-        arrays: dict[str, np.ndarray] = {"step": self.step, "offset": self.offset, "probabilities": self.probabilities}
+        header: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": self.model.get("kind"),
+                                  "quantizer": self.quantizer}
+        arrays: dict[str, np.ndarray] = {"step": self.step, "offset": self.offset, "probabilities": self.probabilities,
+                                         "center": self.center}
         kind = self.model.get("kind")
         if kind == "autoencoder":
             module = self.model["module"]
@@ -331,6 +353,10 @@ class LatentCodec:
         for key in ("step", "offset", "probabilities"):
             if key not in arrays or arrays[key].dtype.kind not in "fiu":
                 raise CodecError(f"{path}: missing or non-numeric {key!r} table")
+        if "center" in arrays and arrays["center"].dtype.kind != "f":
+            raise CodecError(f"{path}: non-float 'center' table")
+        quantizer = header.get("quantizer") if isinstance(header.get("quantizer"), dict) else {}
+        tables = {"center": arrays.get("center"), "quantizer": quantizer}  # no center: a file from before centers
         try:
             if header.get("kind") == "autoencoder":
                 module = module_from_config(header["architecture"])
@@ -342,7 +368,7 @@ class LatentCodec:
                 module.eval()
                 codec = cls(_Float64Forward(module.encoder), _Float64Forward(module.decoder),
                             arrays["step"], arrays["offset"], arrays["probabilities"],
-                            {"kind": "autoencoder", "module": module})
+                            {"kind": "autoencoder", "module": module}, **tables)
             elif header.get("kind") == "pca":
                 mean, components = arrays["mean"].astype(np.float64), arrays["components"].astype(np.float64)
                 if mean.ndim != 1 or components.ndim != 2 or components.shape[1] != mean.size:
@@ -350,7 +376,7 @@ class LatentCodec:
                 clip = bool(header.get("clip", True))
                 codec = cls(*_linear_fns(mean, components, clip), arrays["step"], arrays["offset"],
                             arrays["probabilities"], {"kind": "pca", "mean": mean, "components": components,
-                                                      "clip": clip})
+                                                      "clip": clip}, **tables)
             else:
                 raise CodecError(f"{path}: unknown codec kind {header.get('kind')!r}")
         except CodecError:
