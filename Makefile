@@ -11,7 +11,7 @@ export AUTOENC_DATA_DIR ?= $(SHARED_DATA)
 endif
 STUDY_ARGS ?=
 
-.PHONY: setup system-deps study quick test lint bench
+.PHONY: setup system-deps study quick test lint bench bench-conv
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,7 @@ test: setup $(BIN)/.installed-tfds
 bench: setup
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/python benchmarks/bench_nn.py
+
+bench-conv: setup
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/python benchmarks/bench_conv.py

@@ -2,8 +2,8 @@
 
 Images are ``(N, H, W, C)`` (NHWC), the 2-D form of Conv1D's ``(N, L, C)``: a pixel's channels
 are contiguous, so a convolution is one matrix product of the im2col matrix (a strided view,
-copied once) with the weights, and the way back scatters the column gradients with one strided
-add per kernel offset (``kh * kw`` passes; no loop over samples or positions).
+copied once) with the weights, and the way back scatters the column gradients back onto the image
+(``kernels.col2im``: one compiled pass, or one strided NumPy add per kernel offset).
 ``ConvTranspose2D`` is the adjoint of ``Conv2D``: its forward pass is Conv2D's input gradient
 and its input gradient is Conv2D's forward pass.
 """
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .kernels import col2im
 from .layers import init_weight
 from .module import Module, Parameter
 
@@ -47,18 +48,6 @@ def _im2col(X: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], out
     else:
         view = as_strided(X, (n, ho, wo, kh, kw, c), (s0, s1 * sh, s2 * sw, s1, s2, s3), writeable=False)
     return view.reshape(n * ho * wo, kh * kw * c)
-
-
-def _col2im(cols: np.ndarray, image_hw: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
-    """Adjoint of ``_im2col``: add (N, Ho, Wo, kh, kw, C) window values onto a zero (N, H, W, C) image."""
-    n, ho, wo, kh, kw, c = cols.shape
-    (sh, sw), (h, w) = stride, image_hw
-    out = np.zeros((n, h, w, c), dtype=cols.dtype)
-    stop_h, stop_w = sh * (ho - 1) + 1, sw * (wo - 1) + 1
-    for a in range(kh):  # kernel offsets only (25 for 5x5)
-        for b in range(kw):
-            out[:, a : a + stop_h : sh, b : b + stop_w : sw] += cols[:, :, :, a, b]
-    return out
 
 
 class _ConvBase(Module):
@@ -212,7 +201,7 @@ class Conv2D(_ConvBase):
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         grad_cols = delta.reshape(-1, self.chan_out) @ self.weight.data.reshape(-1, self.chan_out).T
         h, w = input.shape[1] + 2 * ph, input.shape[2] + 2 * pw
-        grad = _col2im(grad_cols.reshape(n, ho, wo, kh, kw, self.chan_in), (h, w), self.stride)
+        grad = col2im(grad_cols.reshape(n, ho, wo, kh, kw, self.chan_in), (h, w), self.stride)
         if ph or pw:
             grad = np.ascontiguousarray(grad[:, ph : h - ph, pw : w - pw])
         return grad
@@ -304,7 +293,7 @@ class ConvTranspose2D(_ConvBase):
             raise ValueError(f"{self!r}: input {h}x{w} gives an empty output ({ho}x{wo}); the padding is too large")
         (kh, kw), (ph, pw) = self.kernel_size, self.padding
         patches = X.reshape(-1, self.chan_in) @ self.weight.data.reshape(self.chan_in, -1)
-        full = _col2im(patches.reshape(n, h, w, kh, kw, self.chan_out), self._full_shape(h, w), self.stride)
+        full = col2im(patches.reshape(n, h, w, kh, kw, self.chan_out), self._full_shape(h, w), self.stride)
         if self.bias:
             out = np.add(full[:, ph : ph + ho, pw : pw + wo], self._parameters["bias"].data)
         else:

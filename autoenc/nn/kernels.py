@@ -83,12 +83,26 @@ def _compile() -> dict[str, Callable[..., Any]]:
         for i in range(x.size):
             out[i] = delta[i] * (one if x[i] > 0 else zero)
 
+    @jit
+    def col2im(cols, out, sh, sw):  # pragma: no cover - compiled
+        # the NumPy path's strided adds, one sample at a time (its image stays in cache) and in
+        # the same order for every output value: kernel offsets (a, b) ascending
+        n, ho, wo, kh, kw, c = cols.shape
+        for s in range(n):
+            for a in range(kh):
+                for b in range(kw):
+                    for i in range(ho):
+                        for j in range(wo):
+                            for k in range(c):
+                                out[s, i * sh + a, j * sw + b, k] += cols[s, i, j, a, b, k]
+
     one = np.ones(4, np.float32)
     f32 = np.float32
     adam(one.copy(), one, one.copy(), one.copy(), f32(0.1), f32(0.001), f32(0.0), False, 1e-8, 1e-3)
     mse_sigmoid(one, one, f32(1.0), f32(1.0), one.copy())
     relu_backward(one, one, one.copy())
-    return {"adam": adam, "mse_sigmoid": mse_sigmoid, "relu_backward": relu_backward}
+    col2im(np.ones((1, 1, 1, 1, 1, 1), f32), np.zeros((1, 1, 1, 1), f32), 1, 1)
+    return {"adam": adam, "mse_sigmoid": mse_sigmoid, "relu_backward": relu_backward, "col2im": col2im}
 
 
 def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:
@@ -129,6 +143,30 @@ def relu_backward(x: np.ndarray, delta: np.ndarray) -> np.ndarray:
             kernel(flat[0], flat[1], out.reshape(-1))
             return out
     return delta * (x > 0)
+
+
+def col2im(cols: np.ndarray, image_hw: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """Add (N, Ho, Wo, kh, kw, C) window values onto a zero (N, H, W, C) image (the adjoint of
+    im2col: a convolution's input gradient, a transposed convolution's output).
+
+    Window (i, j) covers rows ``i*sh .. i*sh + kh - 1`` and columns ``j*sw .. j*sw + kw - 1``.
+    Both paths add the offsets in the same order (bit-identical results); the compiled one makes
+    one pass in place of ``kh * kw`` strided passes over the batch.
+    """
+    n, ho, wo, kh, kw, c = cols.shape
+    (sh, sw), (h, w) = stride, image_hw
+    if (ho - 1) * sh + kh > h or (wo - 1) * sw + kw > w:  # the compiled loop does not check bounds
+        raise ValueError(f"col2im: {ho}x{wo} windows of {kh}x{kw} at stride {stride} do not fit a {h}x{w} image")
+    out = np.zeros((n, h, w, c), dtype=cols.dtype)
+    kernel = _kernels().get("col2im")
+    if kernel is not None and cols.dtype.kind == "f" and cols.flags.c_contiguous:
+        kernel(cols, out, sh, sw)
+        return out
+    stop_h, stop_w = sh * (ho - 1) + 1, sw * (wo - 1) + 1
+    for a in range(kh):  # kernel offsets only (25 for 5x5)
+        for b in range(kw):
+            out[:, a : a + stop_h : sh, b : b + stop_w : sw] += cols[:, :, :, a, b]
+    return out
 
 
 def adam_update(

@@ -73,6 +73,25 @@ def test_elementwise_kernels_same_bits(monkeypatch):
         assert np.array_equal(np.signbit(a), np.signbit(b))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, image_hw, stride", [((3, 4, 4, 5, 5, 3), (11, 12), (2, 2)),
+                                                     ((2, 3, 5, 3, 2, 1), (7, 6), (2, 1)),
+                                                     ((2, 2, 2, 2, 2, 2), (4, 4), (2, 2))])
+def test_col2im_same_bits(dtype, shape, image_hw, stride, monkeypatch):
+    cols = np.random.default_rng(2).standard_normal(shape).astype(dtype)
+    compiled, plain = _both(lambda: kernels.col2im(cols, image_hw, stride), monkeypatch)
+    np.testing.assert_array_equal(compiled, plain)
+    # every window value lands where the window says
+    n, ho, wo, kh, kw, c = shape
+    ref = np.zeros((n, *image_hw, c), dtype)
+    for i in range(ho):
+        for j in range(wo):
+            ref[:, i * stride[0] : i * stride[0] + kh, j * stride[1] : j * stride[1] + kw] += cols[:, i, j]
+    np.testing.assert_allclose(plain, ref, atol=1e-5 if dtype == np.float32 else 1e-12)
+    with pytest.raises(ValueError, match="do not fit"):
+        kernels.col2im(cols, (image_hw[0] - 1, image_hw[1]), stride)
+
+
 def _train(seed: int = 0, flat: bool = True, depth: int = 2) -> list[np.ndarray]:
     X = np.random.default_rng(seed).random((300, 20), dtype=np.float32)
     net = autoencoder(20, 4, depth=depth, widths=(8,), seed=seed)
