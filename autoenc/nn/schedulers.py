@@ -167,6 +167,10 @@ class ReduceLROnPlateau(LRScheduler):
     """Multiplies the rate by ``factor`` when the monitored loss has not improved by a relative
     ``threshold`` for ``patience`` epochs (never below ``min_lr``).
 
+    ``nn.fit`` steps it with the loss above its floor (``Loss.floor``), so the relative threshold
+    reads the reducible part of the loss: for BCE on grey levels a 0.2% raw change is several
+    percent of what training can still remove.
+
     Args:
         factor: the reduction factor (< 1).
         patience: epochs without improvement before a reduction.

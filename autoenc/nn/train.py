@@ -21,6 +21,23 @@ CONVERGENCE_WINDOW = 5
 CONVERGENCE_TOLERANCE = 0.005
 
 
+def plateau_improvement(losses: Sequence[float], *, window: int = CONVERGENCE_WINDOW, floor: float = 0.0) -> float:
+    """How much the last ``window`` epochs still moved the curve: ``(before - last) / before``,
+    where ``before`` is the best loss above ``floor`` before them and ``last`` the best of them.
+
+    The quantity the convergence rule thresholds, reported as a measurement (a run trained for a
+    fixed budget converged when it is below ``CONVERGENCE_TOLERANCE``). nan for a curve of
+    ``window`` epochs or fewer, or with a non-finite value.
+    """
+    values = np.asarray(list(losses), dtype=np.float64) - float(floor)
+    if len(values) <= window or not np.isfinite(values).all():
+        return float("nan")
+    before, last = values[:-window].min(), values[-window:].min()
+    if before == 0:  # at the floor already
+        return 0.0 if last >= 0 else float("inf")
+    return float((before - last) / abs(before))
+
+
 def converged(losses: Sequence[float], stopped_early: bool = False, *, window: int = CONVERGENCE_WINDOW,
               tolerance: float = CONVERGENCE_TOLERANCE, floor: float = 0.0) -> bool:
     """Whether a loss curve has reached its plateau (the rule every task reports).
@@ -33,7 +50,8 @@ def converged(losses: Sequence[float], stopped_early: bool = False, *, window: i
         Early stopping fired (the curve stopped improving by the stopping rule's own measure).
     window, tolerance
         The plateau is ``window`` epochs whose best improves on the earlier best by less than
-        ``tolerance`` (relative). A curve shorter than ``window + 1`` epochs cannot show one.
+        ``tolerance`` (relative): ``plateau_improvement < tolerance``. A curve shorter than
+        ``window + 1`` epochs cannot show one.
     floor
         The least value the loss can take on these targets (``Loss.floor``): the relative
         improvement is measured on the loss above it. BCE on grey-level images never falls below
@@ -45,15 +63,14 @@ def converged(losses: Sequence[float], stopped_early: bool = False, *, window: i
     bool
         False for any non-finite loss.
     """
-    values = np.asarray(list(losses), dtype=np.float64) - float(floor)
+    values = np.asarray(list(losses), dtype=np.float64)
     if len(values) == 0 or not np.isfinite(values).all():
         return False
     if stopped_early:
         return True
     if len(values) < window + 1:
         return False
-    before, last = values[:-window].min(), values[-window:].min()
-    return bool(last >= before * (1 - tolerance)) if before > 0 else bool(last >= before - tolerance * abs(before))
+    return bool(plateau_improvement(values, window=window, floor=floor) <= tolerance)
 
 
 @dataclass
@@ -85,6 +102,12 @@ class History:
         if self.val_loss and np.isfinite(np.asarray(self.val_loss, float)).any():
             return list(self.val_loss)
         return list(self.train_loss)
+
+    @property
+    def plateau_improvement(self) -> float:
+        """Relative improvement of the last ``CONVERGENCE_WINDOW`` epochs above the loss floor
+        (``plateau_improvement``): how much the curve still moved at the end."""
+        return plateau_improvement(self.monitored, floor=self.loss_floor)
 
     @property
     def converged(self) -> bool:
@@ -211,6 +234,7 @@ def fit(
     patience: int | None = None,
     min_delta: float = 0.0,
     restore_best: bool = True,
+    keep_best: bool = False,
     epoch_data: EpochData | None = None,
     sampler: Sampler | None = None,
     stop_on_divergence: bool = False,
@@ -234,11 +258,17 @@ def fit(
     validation_split, validation_data
         Hold out the last fraction of ``X`` (before shuffling), or pass ``(X_val, y_val)``.
     scheduler
-        An ``autoenc.nn.schedulers.LRScheduler``; ``scheduler.step(monitored_loss)`` runs after
-        each epoch (after ``callback``).
+        An ``autoenc.nn.schedulers.LRScheduler``; ``scheduler.step(monitored - floor)`` runs after
+        each epoch (after ``callback``), with the monitored loss above ``loss.floor``: every reader
+        of the loss (plateau schedule, early stopping, convergence rule) reads the same quantity,
+        so a relative threshold means the same for BCE on grey levels as for MSE.
     patience, min_delta, restore_best
-        Early stopping: stop after ``patience`` epochs without a validation improvement of
-        ``min_delta``, and (``restore_best``) put back the best epoch's weights.
+        Early stopping: stop after ``patience`` epochs without an improvement of the monitored loss
+        above its floor by ``min_delta`` (absolute), and (``restore_best``) put back the best
+        epoch's weights.
+    keep_best
+        Put back the weights of the epoch with the lowest monitored loss at the end, with or
+        without early stopping (the best-validation checkpoint of a fixed budget).
     epoch_data
         Per-epoch batch provider ``epoch_data(epoch, X, y) -> (X_epoch, y_epoch)`` (augmentation,
         reading orders); ``None`` trains on ``X, y`` every epoch.
@@ -348,25 +378,24 @@ def fit(
         stop = False
         if callback is not None:
             stop = bool(callback(epoch, {"train_loss": train_loss, "val_loss": val_loss, "lr": lr}))
-        monitored = val_loss if validation_data is not None else train_loss
+        # the one quantity every rule reads: the monitored loss above its floor
+        above = (val_loss if validation_data is not None else train_loss) - history.loss_floor
         if scheduler is not None:
-            scheduler.step(monitored)
+            scheduler.step(above)
+        if above < best - min_delta:
+            best, since_best, history.best_epoch = above, 0, epoch
+            if keep_best or (patience is not None and restore_best):
+                best_state = net.state_dict()
+        else:
+            since_best += 1
         if stop:
             break
         if stop_when_converged and converged(history.monitored, floor=history.loss_floor):
             history.stopped_converged = True
-            if monitored < best:
-                history.best_epoch = epoch
             break
-        if monitored < best - min_delta:
-            best, since_best, history.best_epoch = monitored, 0, epoch
-            if patience is not None and restore_best:
-                best_state = net.state_dict()
-        else:
-            since_best += 1
-            if patience is not None and since_best >= patience:
-                history.stopped_early = True
-                break
+        if patience is not None and since_best >= patience:
+            history.stopped_early = True
+            break
     if bar is not None:
         bar.close()
     if best_state is not None and history.best_epoch != history.epoch[-1]:

@@ -195,3 +195,84 @@ def test_history_csv_round_trip():
     for bad in ("", "a,b\n1,2\n", "epoch,train_loss\n1\n", "epoch,train_loss\n1,x\n"):
         with pytest.raises(ValueError):
             History.from_csv(bad)
+
+
+
+class _Recorder(ConstantLR):
+    """A schedule that keeps the rate and records what ``fit`` hands it."""
+
+    def __init__(self, optimizer) -> None:
+        super().__init__(optimizer)
+        self.seen: list[float] = []
+
+    def next_lr(self, metric):
+        self.seen.append(metric)
+        return self.optimizer.lr
+
+
+def _bce_grey_levels(scheduler=None, **kwargs):
+    from autoenc.nn import BCELoss
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.1, 0.9, size=(120, 8))
+    net = autoencoder(8, 3, depth=1, dtype=np.float64, seed=0)
+    opt = Adam(net.parameters(), lr=0.01)
+    return fit(net, BCELoss(), opt, X, epochs=8, batch_size=40, seed=0, validation_split=0.25,
+               scheduler=scheduler and scheduler(opt), **kwargs)
+
+
+def _label_smoothed(scheduler=None, **kwargs):
+    from autoenc.nn import CrossEntropyLoss
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(150, 5))
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0)
+    net = Sequential(Linear(5, 3, dtype=np.float64, seed=0))
+    opt = Adam(net.parameters(), lr=0.05)
+    return fit(net, CrossEntropyLoss(label_smoothing=0.2), opt, X, y, epochs=8, batch_size=50, seed=0,
+               validation_split=0.2, scheduler=scheduler and scheduler(opt), **kwargs)
+
+
+@pytest.mark.parametrize("train", [_bce_grey_levels, _label_smoothed], ids=["bce", "cross-entropy-smoothed"])
+def test_every_reader_of_the_loss_reads_it_above_its_floor(train):
+    recorders: list[_Recorder] = []
+    h = train(scheduler=lambda opt: recorders.append(_Recorder(opt)) or recorders[-1])
+    assert h.loss_floor > 0.05  # these targets have a real floor
+    seen = np.asarray(recorders[0].seen)
+    above = np.asarray(h.val_loss) - h.loss_floor
+    np.testing.assert_allclose(seen, above, rtol=0, atol=1e-12)  # the plateau schedule's input
+    assert (seen > 0).all()
+    # the convergence rule and the end-of-curve movement read the same quantity
+    assert h.plateau_improvement == pytest.approx((above[:-5].min() - above[-5:].min()) / above[:-5].min())
+    assert h.converged == (h.plateau_improvement <= 0.005)
+
+
+@pytest.mark.parametrize("train", [_bce_grey_levels, _label_smoothed], ids=["bce", "cross-entropy-smoothed"])
+def test_a_plateau_threshold_is_relative_to_the_loss_above_its_floor(train):
+    # a threshold between the raw and the above-floor relative gains: a schedule fed the raw loss
+    # would cut the rate at every epoch; fed the loss above its floor it keeps it while the model learns
+    h = train()
+    raw = np.asarray(h.val_loss)
+    above = raw - h.loss_floor
+    raw_gain = 1 - raw[1:] / np.minimum.accumulate(raw)[:-1]
+    above_gain = 1 - above[1:] / np.minimum.accumulate(above)[:-1]
+    threshold = float(np.sqrt(raw_gain[:3].max() * above_gain[:3].min()))
+    assert raw_gain[:3].max() < threshold < above_gain[:3].min()
+    h2 = train(scheduler=lambda opt: ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=threshold))
+    assert h2.lr[:4] == [h2.lr[0]] * 4  # no cut while the loss above its floor still falls fast
+
+
+def test_keep_best_restores_the_best_validation_epoch_of_a_fixed_budget():
+    # validation targets that training moves away from: the best epoch is the first
+    from autoenc.nn import SGD
+
+    x = np.random.default_rng(0).uniform(-1, 1, size=(64, 1))
+    net = Sequential(Linear(1, 1, bias=False, init="zeros", dtype=np.float64))
+    snapshots = []
+    h = fit(net, MSELoss(), SGD(net.parameters(), lr=0.05), x, x, epochs=6, batch_size=16,
+            validation_data=(x, -x), keep_best=True, callback=lambda e, logs: snapshots.append(net.state_dict()))
+    assert h.epoch == [1, 2, 3, 4, 5, 6] and not h.stopped_early and h.best_epoch == 1
+    np.testing.assert_array_equal(net.state_dict()["0.weight"], snapshots[0]["0.weight"])
+    net2 = Sequential(Linear(1, 1, bias=False, init="zeros", dtype=np.float64))
+    fit(net2, MSELoss(), SGD(net2.parameters(), lr=0.05), x, x, epochs=6, batch_size=16, validation_data=(x, -x))
+    np.testing.assert_array_equal(net2.state_dict()["0.weight"], snapshots[-1]["0.weight"])  # default: the last
