@@ -6,8 +6,9 @@ The rules, fixed before the converged study was run (docs/statistics.md):
   difference r = (mean test MSE of the BCE-trained model − that of the MSE-trained model) /
   the MSE-trained model's, seed s against seed s (same initialisation and data order). The
   estimate is the mean over cells of each cell's mean r (every cell weighs the same), with a
-  stratified bootstrap 95% CI (seeds resampled within cells); the test is a sign-flip
-  permutation test over all (cell, seed) pairs, two-sided, alpha = 0.05.
+  stratified t 95% CI (within-cell variance, Welch-Satterthwaite df; the stratified percentile
+  bootstrap beside it, too narrow with few seeds); the test is a sign-flip permutation test over
+  all (cell, seed) pairs, two-sided, alpha = 0.05 (exact when all pairs agree or few).
 - **Per-cell verdicts (secondary).** A one-sample t-test of the cell's per-seed r against 0,
   Holm-adjusted over cells; the exact sign-flip p next to it (no normality assumption; it
   cannot go below 2 / 2^n). A cell is decided only when the Holm-adjusted t p < 0.05 *and*

@@ -45,10 +45,10 @@ def _primary_text(primary: dict[str, Any] | None) -> str:
     if primary["decided"]:
         word = "lower" if primary["estimate"] < 0 else "higher"
         outcome = (f"BCE-trained autoencoders have {word} mean test MSE than MSE-trained ones: "
-                   f"{est:+.2f}% on average over the {primary['n_cells']} cells (95% CI {lo:+.2f}% to {hi:+.2f}%)")
+                   f"{est:+.2f}% on average over the {primary['n_cells']} cells (95% t CI {lo:+.2f}% to {hi:+.2f}%)")
     else:
         outcome = (f"no difference between BCE- and MSE-trained autoencoders can be claimed: {est:+.2f}% "
-                   f"(95% CI {lo:+.2f}% to {hi:+.2f}%)")
+                   f"(95% t CI {lo:+.2f}% to {hi:+.2f}%)")
     return (f"**Primary result:** {outcome}; sign-flip permutation p = {format_p(primary['p_two_sided'])} "
             f"(two-sided; {primary['n_pairs']} (cell, seed) pairs, seeds {', '.join(map(str, primary['seeds']))}).")
 
@@ -66,13 +66,16 @@ def section_seed_level(b: Any, primary: dict[str, Any] | None, cells: list[CellV
         "change the mean per-image test MSE? Per (depth, latent) cell and seed s, r = (mean test MSE of the "
         "BCE-trained model − that of the MSE-trained model) / the MSE-trained model's, seed s against seed s "
         "(same initialisation and data order); negative r favours BCE. Estimate: the mean over cells of each "
-        "cell's mean r, with a stratified bootstrap 95% CI (seeds resampled within cells); test: sign flips of "
-        f"all (cell, seed) pairs, two-sided, α = {ALPHA}. Test images are not replicates: they only describe "
+        "cell's mean r, with a stratified t 95% CI (within-cell variance over seeds, Welch-Satterthwaite degrees "
+        "of freedom; the stratified percentile bootstrap is too narrow with few seeds and is printed beside it); "
+        f"test: sign flips of all (cell, seed) pairs, two-sided, α = {ALPHA} (exact when every pair agrees in sign "
+        "or when the pairs are few enough to enumerate). Test images are not replicates: they only describe "
         "a difference inside one pair of runs.")
     s.add_text(_primary_text(primary))
     if primary is not None:
         s.add_note(f"Permutation: {primary['method']}; one-sided p (BCE better) = {format_p(primary['p_less'])}, "
-                   f"(MSE better) = {format_p(primary['p_greater'])}.")
+                   f"(MSE better) = {format_p(primary['p_greater'])}. Stratified percentile bootstrap 95% interval "
+                   f"for comparison: {100 * primary['boot_ci_low']:+.2f}% to {100 * primary['boot_ci_high']:+.2f}%.")
     if not cells:
         return s
     n_seeds = max(c.n for c in cells)
