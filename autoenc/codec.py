@@ -193,6 +193,20 @@ class LatentCodec:
                        model={"kind": "pca", "mean": mean, "components": components, "clip": clip})
 
     @classmethod
+    def from_learned(cls, model: Any, input_size: int, codes: np.ndarray | None = None) -> LatentCodec:
+        """A codec whose tables are a learned density: ``model`` is an
+        ``autoenc.models.compression.CompressionAutoencoder``. Each latent value is rounded around its
+        channel's learned median (the center; step 1) and coded with the bottleneck's integer table
+        (``CompressionAutoencoder.coding_tables``; ``codes``: the latents of the training images, so
+        that every training value has a symbol)."""
+        tables = model.coding_tables(input_size, codes)
+        shape = tuple(int(s) for s in tables["latent_shape"])
+        return cls(*_learned_fns(model, shape), np.ones(tables["offset"].size), tables["offset"],
+                   tables["probabilities"], {"kind": "learned", "module": model, "input_size": int(input_size),
+                                             "latent_shape": shape},
+                   center=tables["medians"], quantizer={"design": "learned", "scale": 1.0})
+
+    @classmethod
     def from_run(cls, run_dir: str | os.PathLike[str], X_train: np.ndarray, *, step_scale: float = 0.5,
                  design: str = "scaled") -> LatentCodec:
         """A codec around the trained autoencoder of one run directory (``runs/<id>``)."""
@@ -311,10 +325,12 @@ class LatentCodec:
         arrays: dict[str, np.ndarray] = {"step": self.step, "offset": self.offset, "probabilities": self.probabilities,
                                          "center": self.center}
         kind = self.model.get("kind")
-        if kind == "autoencoder":
+        if kind in ("autoencoder", "learned"):
             module = self.model["module"]
             header["architecture"] = module.to_config()
             arrays.update({f"param/{k}": v for k, v in module.state_dict().items()})
+            if kind == "learned":
+                header.update(input_size=self.model["input_size"], latent_shape=list(self.model["latent_shape"]))
         elif kind == "pca":
             header["clip"] = bool(self.model["clip"])
             arrays.update(mean=self.model["mean"], components=self.model["components"])
@@ -358,7 +374,7 @@ class LatentCodec:
         quantizer = header.get("quantizer") if isinstance(header.get("quantizer"), dict) else {}
         tables = {"center": arrays.get("center"), "quantizer": quantizer}  # no center: a file from before centers
         try:
-            if header.get("kind") == "autoencoder":
+            if header.get("kind") in ("autoencoder", "learned"):
                 module = module_from_config(header["architecture"])
                 params = {k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")}
                 if any(v.dtype.kind != "f" for v in params.values()):
@@ -366,9 +382,16 @@ class LatentCodec:
                 module.astype(next(iter(params.values())).dtype)
                 module.load_state_dict(params)
                 module.eval()
-                codec = cls(_Float64Forward(module.encoder), _Float64Forward(module.decoder),
-                            arrays["step"], arrays["offset"], arrays["probabilities"],
-                            {"kind": "autoencoder", "module": module}, **tables)
+                if header["kind"] == "learned":
+                    shape = tuple(int(v) for v in header["latent_shape"])
+                    codec = cls(*_learned_fns(module, shape), arrays["step"], arrays["offset"],
+                                arrays["probabilities"], {"kind": "learned", "module": module,
+                                                          "input_size": int(header["input_size"]),
+                                                          "latent_shape": shape}, **tables)
+                else:
+                    codec = cls(_Float64Forward(module.encoder), _Float64Forward(module.decoder),
+                                arrays["step"], arrays["offset"], arrays["probabilities"],
+                                {"kind": "autoencoder", "module": module}, **tables)
             elif header.get("kind") == "pca":
                 mean, components = arrays["mean"].astype(np.float64), arrays["components"].astype(np.float64)
                 if mean.ndim != 1 or components.ndim != 2 or components.shape[1] != mean.size:
@@ -414,6 +437,22 @@ class _Float64Forward:
         if self._twin is None:
             self._twin = self.net.astype(np.float64, copy=True).eval()
         return predict(self._twin, X, self.batch_size).astype(np.float32)
+
+
+def _learned_fns(model: Any, latent_shape: tuple[int, ...]
+                 ) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """Encoder and decoder of a learned-density codec, latents flattened (channels last)."""
+    encoder, decoder = _Float64Forward(model.encoder), _Float64Forward(model.decoder)
+
+    def encode(X: np.ndarray) -> np.ndarray:
+        Y = encoder(X)
+        return Y.reshape(len(Y), -1)
+
+    def decode(Z: np.ndarray) -> np.ndarray:
+        Z = np.asarray(Z)
+        return decoder(Z.reshape(len(Z), *latent_shape))
+
+    return encode, decode
 
 
 def _linear_fns(mean: np.ndarray, components: np.ndarray, clip: bool
