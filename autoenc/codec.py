@@ -177,7 +177,7 @@ class LatentCodec:
 
     def train_codes(self, X_train: np.ndarray) -> np.ndarray:
         """The encoder's codes of ``X_train`` (to fit several step sizes with one pass)."""
-        return np.asarray(self.encode_fn(_images(X_train)))
+        return np.asarray(self.encode_fn(_images(X_train, self.input_size)))
 
     @classmethod
     def from_pca(cls, X_train: np.ndarray, n_components: int, *, step_scale: float = 0.5, design: str = "scaled",
@@ -229,9 +229,18 @@ class LatentCodec:
     def latent_size(self) -> int:
         return int(self.step.size)
 
+    @property
+    def input_size(self) -> int | None:
+        """Values per image the encoder takes (784 for Fashion-MNIST); None for plain functions."""
+        if self.model.get("kind") == "pca":
+            return int(self.model["components"].shape[1])
+        module = self.model.get("module")
+        first = next((m for _, m in module.named_modules() if hasattr(m, "in_features")), None) if module else None
+        return int(first.in_features) if first is not None else None
+
     def quantize(self, images: np.ndarray) -> np.ndarray:
         """Symbols (n, k) of ``images``: rounded codes, clipped to each dimension's table."""
-        return self.quantize_codes(self.encode_fn(_images(images)))
+        return self.quantize_codes(self.encode_fn(_images(images, self.input_size)))
 
     def quantize_codes(self, codes: np.ndarray) -> np.ndarray:
         """Symbols (n, k) of codes the encoder already gave (``quantize`` without the encoder)."""
@@ -409,11 +418,20 @@ class LatentCodec:
         return codec
 
 
-def _images(images: np.ndarray) -> np.ndarray:
+def _images(images: np.ndarray, size: int | None = None) -> np.ndarray:
+    """``images`` as float32 rows (n, size). A single image of ``size`` values, flat (784,) or
+    square (28, 28), is a batch of one."""
     X = np.asarray(images)
-    if X.ndim < 2 or X.dtype.kind not in "fiu":
-        raise CodecError(f"images must be a numeric array (n, ...), got shape {X.shape} and dtype {X.dtype}")
+    if X.dtype.kind not in "fiu":
+        raise CodecError(f"images must be a numeric array (n, ...), got dtype {X.dtype}")
+    if size is not None and X.size == size and (X.ndim == 1 or (X.ndim == 2 and X.shape[0] == X.shape[1] > 1)):
+        X = X.reshape(1, size)
+    if X.ndim < 2:
+        raise CodecError(f"images must be an array (n, ...) of n images, or one image of {size or 'd'} values; "
+                         f"got shape {X.shape}")
     X = X.reshape(len(X), -1).astype(np.float32)
+    if size is not None and X.shape[1] != size:
+        raise CodecError(f"images have {X.shape[1]} values each, the codec's encoder takes {size}")
     if not np.isfinite(X).all():
         raise CodecError("images contain NaN or inf")
     return X

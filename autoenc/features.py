@@ -75,8 +75,9 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
     depth : int, default=2
         Linear layers in the encoder (the decoder mirrors it); 1 = a single linear map.
     widths : tuple of int, default=(512, 256)
-        Candidate hidden widths, outermost first; depth ``d`` uses the last ``d - 1``
-        (see ``autoenc.models.hidden_widths``).
+        Candidate hidden widths, outermost first; depth ``d`` uses the first ``d - 1``
+        (see ``autoenc.models.hidden_widths``): the defaults build 784-512-64 (and the mirrored
+        decoder) on 784-pixel images; depth 3 gives 784-512-256-64.
     activation : {"relu", "tanh", "sigmoid"}, default="relu"
         Hidden activation.
     output_activation : {"sigmoid", None}, default="sigmoid"
@@ -117,7 +118,12 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
     ``score_samples`` returns the per-sample reconstruction MSE: **higher means worse**
     (more anomalous), the opposite sign of scikit-learn's density estimators, whose
     ``score_samples`` is a log-likelihood (higher = more typical).
-    ``transform`` returns float32 whatever the input dtype.
+    ``transform`` returns float32 whatever the input dtype; it computes in float64 and rounds
+    once, so a row's code does not depend on the rows it is transformed with.
+    Methods that read ``X`` check it as ``fit`` does: 2-D (one sample as ``x.reshape(1, -1)``),
+    finite, and in [0, 1] when the output is a sigmoid.
+    Inside a ``Pipeline``, ``fit`` retrains this step (scikit-learn's convention); wrap a loaded
+    or prefitted encoder in ``sklearn.frozen.FrozenEstimator`` to keep it as it is.
     """
 
     def __init__(
@@ -179,15 +185,20 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
                 f"{type(self).__name__}: validation_split must be in [0, 1), got {self.validation_split!r}"
             )
 
-    def _validate_range(self, X: np.ndarray) -> None:
-        if self.loss != "bce":
+    def _validate_range(self, X: np.ndarray, raw: Any = None) -> None:
+        """Data for a sigmoid output (BCE targets are probabilities; a sigmoid cannot reconstruct
+        values outside [0, 1]) must lie in [0, 1], in ``fit`` and in every method that reads X."""
+        if self.loss != "bce" and _none(self.output_activation) != "sigmoid":
+            return
+        if not X.size:
             return
         lo, hi = float(X.min()), float(X.max())
         if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
             negative = "Negative values in data; " if lo < -_RANGE_TOLERANCE else ""
+            bytes_ = " (8-bit pixels: divide by 255)" if getattr(raw, "dtype", None) == np.uint8 else ""
             raise ValueError(
-                f"{type(self).__name__}(loss='bce'): X must lie in [0, 1] (pixel intensities). "
-                f"{negative}found values in [{lo:.4g}, {hi:.4g}]. Scale it first, e.g. "
+                f"{type(self).__name__}(loss={self.loss!r}, output_activation='sigmoid'): X must lie in [0, 1] "
+                f"(pixel intensities). {negative}found values in [{lo:.4g}, {hi:.4g}]{bytes_}. Scale it first, e.g. "
                 "make_pipeline(MinMaxScaler(clip=True), AutoencoderTransformer()), or use "
                 "loss='mse', output_activation=None for unbounded data."
             )
@@ -216,8 +227,9 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
         self
         """
         self._check_params()
+        raw = X
         X = validate_data(self, X, dtype=np.float32, reset=True)
-        self._validate_range(X)
+        self._validate_range(X, raw)
         n = X.shape[0]
         if self.validation_split and n - max(1, int(round(n * self.validation_split))) < 1:
             raise ValueError(
@@ -254,8 +266,13 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
         return self
 
     def _input(self, X: Any) -> np.ndarray:
+        """``X`` checked as ``fit`` checks it (2-D, finite, the fitted width, the range the
+        model's output can take); a single sample must be passed as ``x.reshape(1, -1)``."""
         check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float32, reset=False)
+        raw = X
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        self._validate_range(X, raw)
+        return X
 
     def transform(self, X: Any) -> np.ndarray:
         """Codes of ``X``: array of shape (n_samples, latent_size), float32."""

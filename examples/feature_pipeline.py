@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
         ae_seconds = time.perf_counter() - start
         ae_accuracy = pipe.score(X_test, y_test)
         ae = pipe[0]
-        print(f"autoencoder: 784-256-{latent}, BCE, {ae.n_iter_} epochs, "
+        widths = "-".join(str(m.out_features) for m in ae.model_.encoder.modules if hasattr(m, "out_features"))
+        print(f"autoencoder: {ae.n_features_in_}-{widths}, BCE, {ae.n_iter_} epochs, "
               f"final train loss {ae.history_.train_loss[-1]:.4f}")
 
     pca_pipe = make_pipeline(PCA(latent, random_state=args.seed), StandardScaler(), classifier())

@@ -60,6 +60,12 @@ def test_installed_wheel_runs_the_quick_study(wheel, tmp_path):
     listed = autoenc("list")
     assert listed.returncode == 0 and "fashion_ae" in listed.stdout
     assert autoenc("--version").stdout.startswith("autoenc ")
+    # no checkout beside a wheel: where to put missing data must not name <project>/data or data/README.md
+    missing = subprocess.run([sys.executable, "-m", "autoenc.datasets", "info", "usps"], cwd=work,
+                             env={**env, "AUTOENC_DATA_DIR": str(tmp_path / "empty"), "AUTOENC_OFFLINE": "1"},
+                             capture_output=True, text=True, timeout=120)
+    text = missing.stdout + missing.stderr
+    assert "AUTOENC_DATA_DIR=DIR" in text and "<project>" not in text and "data/README.md" not in text, text
     swept = autoenc("sweep", "fashion_ae", "--preset", "quick", "--jobs", "2", "--out", "runs",
                     "--report-dir", "report")
     assert swept.returncode == 0, swept.stderr[-2000:]

@@ -122,7 +122,7 @@ def read_payload(path: Path) -> bytes:
     except (EOFError, OSError, zlib.error, ValueError) as exc:
         raise DatasetFormatError(
             f"{path}: truncated or corrupt compressed file ({exc}). "
-            "Download it again; its checksum is listed in data/README.md."
+            "Download it again; `python -m autoenc.datasets info NAME` lists the expected checksums."
         ) from exc
     if path.suffix in (".gz", ".bz2"):
         raise DatasetFormatError(

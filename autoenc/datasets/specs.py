@@ -99,9 +99,19 @@ class DatasetSpec:
 
 
 def _data_hint(sub: str) -> str:
+    """Where to put the files: the checkout's data/ folder, or (installed from a wheel, which
+    has none) any folder named by $AUTOENC_DATA_DIR or --data-dir."""
     pdata = project_data_dir()
-    where = f"{pdata / sub}/" if pdata is not None else f"<project>/data/{sub}/"
-    return f"{where} or ${ENV_DATA_DIR}/{sub}/"
+    if pdata is None:
+        return f"DIR/{sub}/ for a folder DIR of your choice, then export {ENV_DATA_DIR}=DIR (or pass --data-dir DIR)"
+    return f"{pdata / sub}/ or ${ENV_DATA_DIR}/{sub}/"
+
+
+def _details(name: str) -> str:
+    """The data README in a checkout; installed from a wheel, the command that describes the set."""
+    if project_data_dir() is not None:
+        return f"details: {project_data_dir() / 'README.md'}"
+    return f"details: python -m autoenc.datasets info {name}"
 
 
 _SYNTHETIC_NOTE = "scale is ignored (values are the generator's coordinates)"
@@ -126,7 +136,7 @@ REGISTRY: dict[str, DatasetSpec] = {
             f"data_id {online.OPENML_IDS['fashion_mnist']})",
             "or pip install 'autoenc[tfds]' and load('fashion_mnist', source='tfds') "
             "(offline with manual_dir=...)",
-            "details: data/README.md",
+            _details("fashion_mnist"),
         ),
     ),
     "mnist": DatasetSpec(
@@ -149,7 +159,7 @@ REGISTRY: dict[str, DatasetSpec] = {
             "or, online: load('mnist', source='openml') (scikit-learn fetch_openml, "
             f"data_id {online.OPENML_IDS['mnist']})",
             "or pip install 'autoenc[tfds]' and load('mnist', source='tfds')",
-            "details: data/README.md",
+            _details("mnist"),
         ),
     ),
     "usps": DatasetSpec(
@@ -169,7 +179,7 @@ REGISTRY: dict[str, DatasetSpec] = {
             "or the course's USPS_train.txt and USPS_test.txt",
             "or, online: load('usps', source='openml') (scikit-learn fetch_openml, "
             f"data_id {online.OPENML_IDS['usps']})",
-            "details: data/README.md",
+            _details("usps"),
         ),
     ),
     "digits": DatasetSpec(

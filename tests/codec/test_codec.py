@@ -193,3 +193,16 @@ def test_bits_do_not_depend_on_the_batch(trained, tmp_path):
     np.testing.assert_array_equal(codec.decode(blobs), np.concatenate([codec.decode([b]) for b in blobs]))
     loaded = LatentCodec.load(codec.save(tmp_path / "c.npz"))
     assert loaded.encode(X[400:430]) == blobs
+
+
+def test_a_single_image_is_a_batch_of_one(trained):
+    model, X = trained
+    codec = LatentCodec.from_autoencoder(model, X[:400], step_scale=0.5)
+    assert codec.input_size == 64 and LatentCodec.from_pca(X[:400], 6).input_size == 64
+    one = codec.encode(X[400:401])
+    assert codec.encode(X[400]) == one and codec.encode(X[400].reshape(8, 8)) == one  # (64,) and (8, 8)
+    np.testing.assert_array_equal(codec.reconstruct(X[400]), codec.decode(one))
+    with pytest.raises(CodecError, match="encoder takes 64"):
+        codec.encode(X[400:402, :32])
+    with pytest.raises(CodecError, match="one image of 64 values"):
+        codec.encode(X[400, :10])

@@ -13,7 +13,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 
 from autoenc.features import AutoencoderTransformer
 from autoenc.models import autoencoder, mlp
@@ -260,3 +260,39 @@ def test_fitted_estimator_does_not_keep_activations(fitted):
     est.transform(np.tile(X, (50, 1)))  # 6,000 rows: would add ~0.5 MB if kept
     est.score_samples(np.tile(X, (50, 1)))
     assert len(pickle.dumps(est)) <= small + 1000
+
+
+def test_methods_that_read_X_check_its_range_as_fit_does(fitted):
+    est, X = fitted
+    pixels = np.round(X * 255).astype(np.uint8)  # 8-bit images: the common slip
+    for method in (est.transform, est.reconstruct, est.score_samples):
+        with pytest.raises(ValueError, match=r"X must lie in \[0, 1\].*divide by 255"):
+            method(pixels)
+    np.testing.assert_array_equal(est.transform(pixels / 255.0), est.transform((pixels / 255.0).astype(np.float32)))
+    # an MSE-trained model with a sigmoid output (the study's MSE runs) cannot reconstruct values above 1 either
+    with pytest.raises(ValueError, match=r"output_activation='sigmoid'\): X must lie in \[0, 1\]"):
+        AutoencoderTransformer(latent_size=4, loss="mse", **FAST).fit(X * 255)
+
+
+def test_a_single_sample_is_refused_with_scikit_learns_message(fitted):
+    est, X = fitted
+    with pytest.raises(ValueError, match=r"(?s)Expected 2D array, got 1D array instead.*reshape\(1, -1\)"):
+        est.transform(X[0])
+    np.testing.assert_array_equal(est.transform(X[0].reshape(1, -1)), est.transform(X)[:1])
+
+
+def test_a_loaded_encoder_in_a_pipeline_stays_fitted_with_frozen_estimator(fitted, tmp_path):
+    """scikit-learn's convention: Pipeline.fit refits every step; FrozenEstimator keeps a
+    prefitted one as it is (docs/features.md)."""
+    from sklearn.frozen import FrozenEstimator
+
+    est, X = fitted
+    _, y = blobs()
+    loaded = AutoencoderTransformer.load(est.save(tmp_path / "e.npz"))
+    codes = loaded.transform(X)
+    pipe = make_pipeline(FrozenEstimator(loaded), LogisticRegression(max_iter=200)).fit(X, y)
+    np.testing.assert_array_equal(pipe[0].transform(X), codes)  # not retrained
+    np.testing.assert_array_equal(clone(pipe).fit(X[::-1], y[::-1])[0].transform(X), codes)  # GridSearchCV clones
+    assert pipe.score(X, y) > 0.9
+    retrained = make_pipeline(loaded, LogisticRegression(max_iter=200)).fit(X[::-1], y[::-1])
+    assert not np.array_equal(retrained[0].transform(X), codes)  # unfrozen: fit trains from scratch
