@@ -29,9 +29,9 @@ REPORT_OPTION_HELP = ("report detail/time trade-off, e.g. tsne_train=3000, tsne_
 def _common(p: argparse.ArgumentParser, study_optional: bool = True) -> None:
     p.add_argument("study", nargs="?" if study_optional else None, default=DEFAULT_STUDY,
                    help=f"study name in studies/ or a .toml path (default {DEFAULT_STUDY})")
-    p.add_argument("--preset", default=None, help="a [presets.NAME] table of the study file (e.g. quick; the study file "
-                   "names them); default full, and for status/report/export/codec the preset the store was swept "
-                   "with")
+    p.add_argument("--preset", default=None,
+                   help="a [presets.NAME] table of the study file (e.g. quick; the study file names them); default "
+                        "full, and for status/report/export/codec the preset the store was swept with")
     p.add_argument("--out", default="runs", help="run store root (default runs/); runs go to OUT/STUDY/")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set train.epochs=5 (repeatable)")
