@@ -188,9 +188,7 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
     def _validate_range(self, X: np.ndarray, raw: Any = None) -> None:
         """Data for a sigmoid output (BCE targets are probabilities; a sigmoid cannot reconstruct
         values outside [0, 1]) must lie in [0, 1], in ``fit`` and in every method that reads X."""
-        if self.loss != "bce" and _none(self.output_activation) != "sigmoid":
-            return
-        if not X.size:
+        if (self.loss != "bce" and _none(self.output_activation) != "sigmoid") or not X.size:
             return
         lo, hi = float(X.min()), float(X.max())
         if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
