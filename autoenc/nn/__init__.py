@@ -9,6 +9,7 @@ and ``backward(y, yhat)``) plus what PyTorch users expect (``Sequential.backward
 from .activations import LogSoftmax, ReLU, Sigmoid, Softmax, TanH
 from .conv import Conv2D, ConvTranspose2D, Reshape, Upsample2D
 from .entropy import EntropyBottleneck, RateDistortionLoss
+from .gdn import GDN
 from .gradcheck import GradcheckResult, gradcheck, gradcheck_loss, numeric_gradient
 from .io import Checkpoint, ModelFileError, load, load_checkpoint, save
 from .layers import Conv1D, Dropout, Flatten, Linear, MaxPool1D
@@ -20,7 +21,7 @@ from .train import History, evaluate, fit, predict
 __all__ = [
     "Adam", "BCELoss", "BCEWithLogitsLoss", "Checkpoint", "Conv1D", "Conv2D", "ConvTranspose2D",
     "CrossEntropyLoss", "Dropout", "EntropyBottleneck", "Flatten",
-    "GradcheckResult", "History", "Linear", "LogSoftmax", "Loss", "MSELoss", "MaxPool1D",
+    "GDN", "GradcheckResult", "History", "Linear", "LogSoftmax", "Loss", "MSELoss", "MaxPool1D",
     "ModelFileError", "Module", "NLLLoss", "Optim", "Optimizer", "Parameter", "RateDistortionLoss", "ReLU", "Reshape",
     "SGD", "Sequential", "Sigmoid", "Softmax", "TanH", "Upsample2D", "evaluate", "fit", "get_loss", "get_optimizer",
     "gradcheck", "gradcheck_loss", "load", "load_checkpoint", "module_from_config", "numeric_gradient",
