@@ -1,7 +1,17 @@
-"""Model builders on the NumPy core: autoencoders, MLPs and the Conv1D network."""
+"""Model builders on the NumPy core: autoencoders (fully connected and convolutional), MLPs and
+the Conv1D network."""
 
-from .builders import ACTIVATIONS, AutoEncoder, autoencoder, conv1d_net, hidden_widths, mlp
+from .builders import (
+    ACTIVATIONS,
+    AutoEncoder,
+    autoencoder,
+    code_shape,
+    conv1d_net,
+    conv_autoencoder,
+    hidden_widths,
+    mlp,
+)
 from .compression import CompressionAutoencoder, compression_autoencoder
 
-__all__ = ["ACTIVATIONS", "AutoEncoder", "CompressionAutoencoder", "autoencoder", "compression_autoencoder",
-           "conv1d_net", "hidden_widths", "mlp"]
+__all__ = ["ACTIVATIONS", "AutoEncoder", "CompressionAutoencoder", "autoencoder", "code_shape",
+           "compression_autoencoder", "conv1d_net", "conv_autoencoder", "hidden_widths", "mlp"]

@@ -9,7 +9,10 @@ from typing import Any
 import numpy as np
 
 from ..nn import (
+    GDN,
     Conv1D,
+    Conv2D,
+    ConvTranspose2D,
     Dropout,
     Flatten,
     Linear,
@@ -17,10 +20,12 @@ from ..nn import (
     MaxPool1D,
     Module,
     ReLU,
+    Reshape,
     Sequential,
     Sigmoid,
     Softmax,
     TanH,
+    Upsample2D,
 )
 
 ACTIVATIONS: dict[str, type[Module]] = {
@@ -70,8 +75,15 @@ class AutoEncoder(Module):
         return self._modules["decoder"]  # type: ignore[return-value]
 
     @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """Shape of one sample's code: ``(k,)`` for a fully connected encoder, ``(h, w, c)`` for a
+        convolutional one (``(h*w*c,)`` when it ends with ``Flatten``)."""
+        return code_shape(self.encoder)
+
+    @property
     def latent_size(self) -> int:
-        return next(m.out_features for m in reversed(self.encoder.modules) if isinstance(m, Linear))
+        """Values in one sample's code."""
+        return int(np.prod(self.latent_shape))
 
     def final_module(self) -> Module:
         return self.decoder.final_module()
@@ -104,6 +116,36 @@ class AutoEncoder(Module):
 
     def __repr__(self) -> str:
         return f"AutoEncoder(\n encoder={self.encoder!r},\n decoder={self.decoder!r}\n)"
+
+
+def code_shape(encoder: Sequential) -> tuple[int, ...]:
+    """Per-sample output shape of ``encoder``, followed through its shape-changing layers
+    (Linear, Reshape, Flatten, Conv2D, ConvTranspose2D, Upsample2D; the others keep the shape)."""
+    shape: tuple[int, ...] | None = None
+    for m in encoder.modules:
+        if isinstance(m, Linear):
+            shape = (m.out_features,)
+        elif isinstance(m, Reshape):
+            if -1 in m.shape:
+                if shape is None:
+                    raise ValueError(f"{m!r} at the start of the encoder: its shape cannot be resolved")
+                known = int(np.prod([s for s in m.shape if s != -1]))
+                shape = tuple(int(np.prod(shape)) // known if s == -1 else s for s in m.shape)
+            else:
+                shape = m.shape
+        elif isinstance(m, Flatten) and shape is not None:
+            shape = (int(np.prod(shape)),)
+        elif isinstance(m, Conv2D | ConvTranspose2D | Upsample2D):
+            if shape is None or len(shape) != 3:
+                raise ValueError(f"the image size before {m!r} is unknown: start the encoder with Reshape((h, w, c))")
+            if isinstance(m, Upsample2D):
+                shape = (shape[0] * m.scale[0], shape[1] * m.scale[1], shape[2])
+            else:
+                shape = (*m.output_shape(shape[0], shape[1]), m.chan_out)
+    if shape is None:
+        raise ValueError("the encoder has no layer that fixes its code's shape (Linear, or Reshape before "
+                         "convolutions)")
+    return shape
 
 
 def hidden_widths(depth: int, latent_size: int, widths: Sequence[int] = (256, 128)) -> list[int]:
@@ -238,3 +280,91 @@ def conv1d_net(
         ReLU(),
         Linear(hidden, n_classes, dtype=dtype, seed=rng),
     )
+
+
+def conv_autoencoder(
+    image_shape: Sequence[int] = (28, 28, 1),
+    channels: Sequence[int] = (32,),
+    latent_channels: int = 64,
+    kernel_size: int = 5,
+    activation: str = "relu",
+    output_activation: str | None = "sigmoid",
+    flatten_latent: bool = False,
+    init: str | None = None,
+    dtype: Any = np.float32,
+    seed: int = 0,
+) -> AutoEncoder:
+    """Convolutional autoencoder on flat images: stride-2 convolutions down, transposed ones back.
+
+    The encoder is ``Reshape(image_shape)``, then one ``Conv2D(k, stride 2, padding k // 2)``
+    per entry of ``channels`` and a last one to ``latent_channels``, with ``activation`` between
+    them and none on the code (Balle et al.'s analysis transform; CompressAI's ``FactorizedPrior``
+    is ``channels=(N, N, N), latent_channels=M, activation="gdn"``). The decoder mirrors it with
+    ``ConvTranspose2D`` layers whose output padding restores each size exactly (28 -> 14 -> 7 ->
+    14 -> 28; odd sizes too), inverse GDN for ``gdn``, then ``Flatten`` and ``output_activation``.
+
+    Parameters
+    ----------
+    image_shape
+        (height, width, channels) of one image; inputs are flat (N, h*w*c) like the studies' data.
+    channels
+        Channels of the hidden maps, outermost first (one more stride-2 layer each).
+    latent_channels
+        Channels of the code map; with 28x28 images and ``channels=(32,)`` the code is 7x7xM.
+    kernel_size
+        Odd kernel size of every layer (5 as in Balle et al.).
+    activation
+        ``relu``, ``tanh``, ``sigmoid`` or ``gdn`` (GDN in the encoder, inverse GDN in the decoder).
+    output_activation
+        Final activation (``sigmoid`` for pixels in [0, 1]; None = linear).
+    flatten_latent
+        End the encoder with ``Flatten`` (codes (N, h*w*M), channel fastest, as the post-hoc codec
+        and the features transformer expect) and start the decoder with ``Reshape``; by default
+        the code is the (N, h, w, M) map, whose last axis is the channel.
+    init
+        Weight initialisation of every layer; None: ``he`` before a ReLU, ``xavier`` elsewhere.
+    dtype, seed
+        Parameter dtype and the seed of the initial weights.
+    """
+    if len(image_shape) != 3 or min(image_shape) < 1:
+        raise ValueError(f"image_shape must be (height, width, channels), got {tuple(image_shape)}")
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd (padding k // 2 keeps the sizes symmetric), got {kernel_size}")
+    if activation != "gdn":
+        _activation(activation)  # an unknown name fails here, before any layer is built
+    height, width, chan = (int(v) for v in image_shape)
+    widths = [chan, *(int(c) for c in channels), int(latent_channels)]
+    sizes = [(height, width)]
+    for _ in widths[1:]:
+        h, w = sizes[-1]
+        sizes.append(((h - 1) // 2 + 1, (w - 1) // 2 + 1))  # stride 2, padding k // 2, odd k
+    rng = np.random.default_rng(seed)
+    k, pad, n = kernel_size, kernel_size // 2, len(widths) - 1
+
+    def layer_init(last: bool) -> str:
+        return init or ("xavier" if last else _init_for(activation))
+
+    def between(c: int, inverse: bool) -> Module:
+        return GDN(c, inverse=inverse, dtype=dtype) if activation == "gdn" else _activation(activation)
+
+    encoder: list[Module] = [Reshape((height, width, chan))]
+    for i in range(n):
+        encoder.append(Conv2D(widths[i], widths[i + 1], k, stride=2, padding=pad, init=layer_init(i == n - 1),
+                              dtype=dtype, seed=rng))
+        if i < n - 1:
+            encoder.append(between(widths[i + 1], inverse=False))
+    decoder: list[Module] = []
+    if flatten_latent:
+        encoder.append(Flatten())
+        decoder.append(Reshape((*sizes[-1], widths[-1])))
+    for i in range(n, 0, -1):
+        (h, w), (ho, wo) = sizes[i - 1], sizes[i]
+        output_padding = (h - (2 * (ho - 1) - 2 * pad + k), w - (2 * (wo - 1) - 2 * pad + k))
+        decoder.append(ConvTranspose2D(widths[i], widths[i - 1], k, stride=2, padding=pad,
+                                       output_padding=output_padding, init=layer_init(i == 1), dtype=dtype, seed=rng))
+        if i > 1:
+            decoder.append(between(widths[i - 1], inverse=True))
+    decoder.append(Flatten())
+    if output_activation:
+        decoder.append(_activation(output_activation))
+    return AutoEncoder(Sequential(*encoder), Sequential(*decoder))
