@@ -348,7 +348,7 @@ def cmd_codec(args: argparse.Namespace) -> int:
         path = codec.save(args.to)
     except (RunLookupError, CodecError, OSError) as e:
         raise SpecError(str(e)) from e
-    bpp = 8 * sum(map(len, blobs)) / sample.size
+    bpp = float(codec.payload_bits(blobs).sum()) / sample.size
     print(f"codec written to {path}: {bpp:.3f} bits per pixel and MSE {mse:.5f} on the first {len(sample)} "
           f"test images (run {run.run_id})")
     return 0

@@ -30,7 +30,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .models import AutoEncoder, autoencoder
+from .models import AutoEncoder, autoencoder, autoencoder_problem
 from .nn import History, Linear, ModelFileError, Module, fit, get_loss, get_optimizer, load_checkpoint, predict, save
 from .study.lookup import CELL_ALIASES, RunLookupError, _status_reason, find_run  # noqa: F401  (re-exported)
 from .study.spec import SpecError
@@ -514,9 +514,9 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _check_autoencoder(module: Any, path: Path) -> None:
-    if not isinstance(module, AutoEncoder):
-        raise ModelFileError(f"{path}: holds a {type(module).__name__}, not an autoencoder; it has no encoder to "
-                             "extract features with")
+    problem = autoencoder_problem(module)
+    if problem:
+        raise ModelFileError(f"{path}: holds {problem}; it has no encoder to extract features with")
 
 
 def _input_size(model: AutoEncoder) -> int:

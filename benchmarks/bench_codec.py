@@ -78,7 +78,7 @@ def main() -> None:
         blobs = codec.encode(X)
         encode = _timed(lambda: codec.encode(X), args.repeats)
         decode = _timed(lambda: codec.decode(blobs), args.repeats)
-        bpp = 8 * np.mean([len(b) for b in blobs]) / X.shape[1]
+        bpp = float(codec.payload_bits(blobs).mean()) / X.shape[1]  # the range-coded words, without the header
         pixels = np.rint(X.reshape(-1, 28, 28) * 255).astype(np.uint8)
         rows = [("latent codec", encode, decode, bpp)]
         for fmt in ("JPEG", "WEBP"):

@@ -156,8 +156,7 @@ def codec_point(codec: Any, X: np.ndarray, side: int, codes: np.ndarray | None =
     ideal information content) and distortion of ``decode(encode(X))``; ``codes``: the
     encoder's codes of ``X`` when already computed (several steps, one encoder pass)."""
     symbols = codec.quantize(X) if codes is None else codec.quantize_codes(codes)
-    blobs = codec.encode_symbols(symbols)
-    bits = np.array([8 * len(b) for b in blobs], np.float64)
+    bits = codec.payload_bits(codec.encode_symbols(symbols))  # the range-coded words, without the stream header
     d = distortion(X, codec.dequantize(symbols), side)
     out = _summary(bits, d, X[0].size)
     out["ideal_bpp"] = float(codec.ideal_bits(symbols).mean() / X[0].size)

@@ -5,6 +5,7 @@ from .builders import (
     ACTIVATIONS,
     AutoEncoder,
     autoencoder,
+    autoencoder_problem,
     code_shape,
     conv1d_net,
     conv_autoencoder,
@@ -13,5 +14,5 @@ from .builders import (
 )
 from .compression import CompressionAutoencoder, compression_autoencoder
 
-__all__ = ["ACTIVATIONS", "AutoEncoder", "CompressionAutoencoder", "autoencoder", "code_shape",
+__all__ = ["ACTIVATIONS", "AutoEncoder", "CompressionAutoencoder", "autoencoder", "autoencoder_problem", "code_shape",
            "compression_autoencoder", "conv1d_net", "conv_autoencoder", "hidden_widths", "mlp"]

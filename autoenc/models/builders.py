@@ -148,6 +148,30 @@ def code_shape(encoder: Sequential) -> tuple[int, ...]:
     return shape
 
 
+def autoencoder_problem(module: Any) -> str | None:
+    """Why ``module`` cannot serve as an autoencoder (a file may hold any architecture), or None:
+    it must be an ``AutoEncoder`` whose code has a known shape and whose decoder gives back one
+    image of the encoder's input size (checked on one blank image; the weights are in memory
+    already, so this allocates nothing the file did not)."""
+    if not isinstance(module, AutoEncoder):
+        return f"a {type(module).__name__}, not an autoencoder (no encoder and decoder)"
+    first = module.encoder.modules[0] if len(module.encoder) else None
+    size = first.in_features if isinstance(first, Linear) else \
+        int(np.prod(first.shape)) if isinstance(first, Reshape) and -1 not in first.shape else None
+    if size is None:
+        return "an autoencoder whose encoder does not start with a Linear layer or a Reshape of known size"
+    try:
+        code_shape(module.encoder)
+        was_training = module.training
+        out = module.eval().forward(np.zeros((1, size), module.param_dtype or np.float32))
+        module.train(was_training)
+    except (ValueError, TypeError, IndexError) as e:
+        return f"an encoder and a decoder that do not fit together ({e})"
+    if out.shape != (1, size):
+        return f"a decoder that gives {out.shape[1:]} for images of {size} values"
+    return None
+
+
 def hidden_widths(depth: int, latent_size: int, widths: Sequence[int] = (256, 128)) -> list[int]:
     """Hidden layer sizes of a depth-``depth`` encoder (the decoder mirrors them).
 

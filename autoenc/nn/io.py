@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..fileio import atomic_savez, atomic_write_bytes  # noqa: F401  (re-exported)
+from ..errors import InputError
+from ..fileio import atomic_savez, atomic_write_bytes, read_npz  # noqa: F401  (re-exported)
 from .module import Module, module_from_config
 from .optim import Optimizer
 
@@ -20,8 +20,8 @@ FORMAT = "autoenc.nn"
 FORMAT_VERSION = 1
 
 
-class ModelFileError(ValueError):
-    """A model file is missing, corrupt, or not an autoenc model."""
+class ModelFileError(InputError, ValueError):
+    """A model file is missing, corrupt, crafted, or not an autoenc model."""
 
 
 @dataclass
@@ -61,17 +61,8 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nd
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file not found: {path}")
-    try:
-        # Open the file here: np.load leaks its own handle when the zip is corrupt.
-        with open(path, "rb") as f:
-            loaded = np.load(f, allow_pickle=False)
-            if isinstance(loaded, np.lib.npyio.NpzFile):
-                with loaded as z:
-                    arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise ModelFileError(f"{path}: not a readable .npz model file ({e}); re-create it") from e
-    if not isinstance(loaded, np.lib.npyio.NpzFile):  # np.load gives a bare array for .npy files
-        raise ModelFileError(f"{path}: a single .npy array, not an .npz model file written by autoenc.nn.save")
+    # sizes checked before anything is allocated
+    arrays = read_npz(path, error=ModelFileError, kind=".npz model file", hint="; re-create it")
     if "__header__" not in arrays:
         raise ModelFileError(f"{path}: no autoenc header; this .npz was not written by autoenc.nn.save")
     try:
@@ -118,6 +109,37 @@ def _check_architecture(path: Path, config: Any, budget: int, depth: int = 0) ->
         _check_architecture(path, child, budget, depth + 1)
 
 
+def module_from_arrays(path: str | os.PathLike[str], architecture: Any, params: dict[str, np.ndarray]) -> Module:
+    """Rebuild a saved architecture and load its weights, trusting nothing the file says:
+    float weights only, all finite, an architecture no bigger than the weights it comes with,
+    every weight in its place. Shared by model files and codec files.
+
+    Raises
+    ------
+    ModelFileError
+        For every kind of damaged, foreign or crafted content.
+    """
+    if any(v.dtype.kind != "f" for v in params.values()):
+        raise ModelFileError(f"{path}: weights must be floating point; the file is damaged or crafted")
+    bad = sorted(name for name, v in params.items() if not np.isfinite(v).all())
+    if bad:
+        raise ModelFileError(f"{path}: weights {', '.join(bad[:3])} hold NaN or inf (a diverged or damaged "
+                             "model); retrain it")
+    budget = max(4096, sum(int(v.size) for v in params.values()))
+    _check_architecture(Path(path), architecture, budget)
+    try:
+        module = module_from_config(architecture)
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError, MemoryError) as e:
+        raise ModelFileError(f"{path}: cannot rebuild the architecture ({type(e).__name__}: {e})") from e
+    try:
+        if params:
+            module.astype(next(iter(params.values())).dtype)
+        module.load_state_dict(params)
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
+        raise ModelFileError(f"{path}: weights do not fit the architecture ({e})") from e
+    return module
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Rebuild the saved module with its weights; also return optimizer state and metadata.
 
@@ -128,23 +150,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """
     header, arrays = _read(path)
     params = {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
-    if any(v.dtype.kind != "f" for v in params.values()):
-        raise ModelFileError(f"{path}: weights must be floating point; the file is damaged or crafted")
     names = header.get("parameters", [])
     if not isinstance(names, list) or sorted(params) != sorted(map(str, names)):
         raise ModelFileError(f"{path}: the parameter arrays do not match the header (truncated or edited file)")
-    budget = max(4096, sum(int(v.size) for v in params.values()))
-    _check_architecture(Path(path), header.get("architecture"), budget)
-    try:
-        module = module_from_config(header["architecture"])
-    except (KeyError, TypeError, ValueError, AttributeError, RecursionError, MemoryError) as e:
-        raise ModelFileError(f"{path}: cannot rebuild the architecture ({type(e).__name__}: {e})") from e
-    try:
-        if params:
-            module.astype(next(iter(params.values())).dtype)
-        module.load_state_dict(params)
-    except (KeyError, ValueError, TypeError, AttributeError) as e:
-        raise ModelFileError(f"{path}: weights do not fit the architecture ({e})") from e
+    module = module_from_arrays(path, header.get("architecture"), params)
     opt_state = header.get("optimizer")
     if opt_state is not None:
         if not isinstance(opt_state, dict):
