@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from .codeversion import git_commit
+from .errors import InputError
 from .study.grid import expand
 from .study.lookup import load_swept_spec
 from .study.runner import ClusterError
@@ -358,6 +359,11 @@ COMMANDS = {"list": cmd_list, "show": cmd_show, "sweep": cmd_sweep, "status": cm
             "export": cmd_export, "codec": cmd_codec}
 
 
+def _one_line(error: Exception) -> str:
+    """The message of ``error`` on one line (a path or a value may carry newlines)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     """Messages of the ``autoenc`` loggers to stderr, one line each (-q: warnings and errors only;
     -v: also the detail). The handler is made per call so it writes to the current stderr."""
@@ -380,8 +386,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["AUTOENC_STUDIES_DIR"] = str(Path(args.studies_dir).resolve())
     try:
         return COMMANDS[args.command](args)
-    except SpecError as e:
-        log.error(f"error: {e}")
+    except InputError as e:  # SpecError, ModelFileError, CodecError, RunLookupError, data and store errors
+        log.error(f"error: {_one_line(e)}")
         return 2
     except ClusterError as e:
         log.error(f"error: {e}")

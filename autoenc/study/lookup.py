@@ -10,6 +10,8 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InputError
+
 if TYPE_CHECKING:
     from .grid import RunConfig
     from .spec import StudySpec
@@ -23,7 +25,7 @@ log = logging.getLogger("autoenc")
 CELL_ALIASES = {"latent": "latent_size"}
 
 
-class RunLookupError(ValueError):
+class RunLookupError(InputError, ValueError):
     """No run, or more than one, matches a requested cell; or the matching run is not done."""
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from .registry import TASKS as _REGISTRY
 
 TASKS = tuple(_REGISTRY)  # the task names a study file may use (autoenc.study.registry)
@@ -215,7 +216,7 @@ def _check_finite(where: str, section: str, table: Any) -> None:
                 raise SpecError(f"{where}: [{section}].{key} = {v!r} must be a finite number")
 
 
-class SpecError(ValueError):
+class SpecError(InputError, ValueError):
     """A study file or override is invalid; the message names the file, the key and the problem."""
 
 
