@@ -135,11 +135,29 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_design(spec: StudySpec) -> str:
+    """The comparison the study's report makes, in words; a grid its analysis cannot take is an
+    error before anything trains (autoenc.analysis.factors)."""
+    from .analysis.factors import DesignError, check_structural, design
+    from .study.registry import task
+
+    report = str(spec.extra.get("report") or task(spec.task).analysis)
+    try:
+        d = design(spec, require=report == "autoencoder")
+        if report == "autoencoder":
+            check_structural(d, spec.task)
+    except DesignError as e:
+        where = f"{spec.path}" + (f" (preset {spec.preset!r})" if spec.preset != "full" else "")
+        raise SpecError(f"{where}: {e}") from None
+    return d.describe()
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     for spec in _studies(args):
         d = spec.to_dict()
         print(json.dumps(d, indent=2))
         print(f"grid: {' x '.join(f'{k}({len(v)})' for k, v in spec.grid.items())} = {spec.grid_size} runs")
+        print(_check_design(spec))
     return 0
 
 
@@ -212,7 +230,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     # absolute before dispatch: dask workers elsewhere must write into this store, not their own cwd
     args.out = str(Path(args.out).resolve())
     rc = 0
-    for spec in _studies(args):
+    specs = _studies(args)
+    for spec in specs:  # every study checked before the first run trains
+        _check_design(spec)
+    for spec in specs:
         store = _store(args, spec)
         configs = expand(spec)
         store.write_spec(spec.to_dict(), spec.path)

@@ -14,6 +14,7 @@ import numpy as np
 from ..study.grid import RunConfig, canonical_json
 from ..study.store import Run
 from .context import Alert, ReportContext, Section
+from .factors import design
 
 __all__ = ["CONFIDENCE", "Cell", "class_names", "collect_cells", "data_loader", "human", "matches", "optional_section",
            "original_rows", "settings_paragraphs", "show", "study_cells", "t_interval"]
@@ -74,7 +75,7 @@ def collect_cells(ctx: ReportContext) -> list[Cell]:
 
     Grid keys with a single value are left out of the labels (they do not tell cells apart).
     """
-    varying = [k for k, v in ctx.spec.grid.items() if k != "seed" and len(v) > 1]
+    varying = design(ctx.spec).varying  # every grid axis but the seed is a factor; one-level ones name no cell
     cells: dict[str, Cell] = {}
     for config in ctx.configs:
         params = {k: v for k, v in config.params.items() if k != "seed"}

@@ -283,12 +283,24 @@ def get_analysis(name: str) -> AnalysisFn:
 
 
 def generic_analysis(ctx: ReportContext) -> AnalysisResult:
-    """Fallback for tasks without their own analysis: one row per done run, its metrics."""
+    """Fallback for tasks without their own analysis: one row per done run, the grid axes that vary
+    and the metrics; what is the same in every run is said once above the table."""
+    from .factors import design
+
     frame = ctx.results.to_frame()
+    d = design(ctx.spec)
     section = Section("Runs", paragraphs=[f"No task-specific analysis for task `{ctx.spec.task}`; "
-                                          "the metrics of every completed run follow."])
+                                          "the metrics of every completed run follow.", d.describe()])
     if len(frame):
-        section.add_table(Table(frame, title="Completed runs"))
+        grid = [f"param_{k}" for k in d.factors if f"param_{k}" in frame]
+        same = [c for c in frame.columns if c != "run_id" and frame[c].astype(str).nunique(dropna=False) == 1]
+        shown = ["run_id", *[c for c in grid if c not in same], *(["param_seed"] if "param_seed" in frame else []),
+                 *[c for c in frame.columns if not c.startswith("param_") and c != "run_id" and c not in same]]
+        if same:
+            section.add_text("The same in every run: " + ", ".join(
+                f"`{c.removeprefix('param_')} = {format_value(frame[c].iloc[0])}`" for c in same) + ".")
+        section.add_table(Table(frame[list(dict.fromkeys(shown))].rename(
+            columns=lambda c: c.removeprefix("param_")), title="Completed runs"))
     n = len(ctx.results.done)
     return AnalysisResult(headline=f"{n} of {len(ctx.configs)} runs completed.", verdict=f"{n} runs",
                           sections=[section], datasets=[str(ctx.data_settings.get("dataset", ""))])

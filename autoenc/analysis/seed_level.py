@@ -1,17 +1,20 @@
-"""BCE-trained vs MSE-trained autoencoders with training seeds as the replicates.
+"""Two levels of the compared factor (BCE vs MSE training in the main study) with training seeds
+as the replicates, inside the strata the grid defines (:mod:`autoenc.analysis.factors`).
 
 The rules, fixed before the converged study was run (docs/statistics.md):
 
-- **Primary test, one for the whole grid.** Per (depth, latent) cell and seed s, the relative
-  difference r = (mean test MSE of the BCE-trained model − that of the MSE-trained model) /
-  the MSE-trained model's, seed s against seed s (same initialisation and data order). The
-  estimate is the mean over cells of each cell's mean r (every cell weighs the same), with a
-  stratified t 95% CI (within-cell variance, Welch-Satterthwaite df; the stratified percentile
-  bootstrap beside it, too narrow with few seeds); the test is a sign-flip permutation test over
-  all (cell, seed) pairs, two-sided, alpha = 0.05 (exact when all pairs agree or few).
-- **Per-cell verdicts (secondary).** A one-sample t-test of the cell's per-seed r against 0,
-  Holm-adjusted over cells; the exact sign-flip p next to it (no normality assumption; it
-  cannot go below 2 / 2^n). A cell is decided only when the Holm-adjusted t p < 0.05 *and*
+- **Primary test, one for the whole grid.** Per stratum (a (depth, latent) cell, and the values of
+  every other factor that varies) and seed s, the relative difference r = (mean test MSE of the
+  model trained with level A − that of the model with level B) / B's, seed s against seed s (same
+  initialisation and data order). The estimate is the mean over strata of each stratum's mean r
+  (every stratum weighs the same), with a stratified t 95% CI (within-stratum variance,
+  Welch-Satterthwaite df; the stratified percentile bootstrap beside it, too narrow with few
+  seeds); the test is a sign-flip permutation test over all (stratum, seed) pairs, two-sided,
+  alpha = 0.05 (exact when all pairs agree or few). With several contrasts (a factor of more than two levels) each has its primary
+  test and the family is Holm-adjusted.
+- **Per-stratum verdicts (secondary).** A one-sample t-test of the stratum's per-seed r against
+  0, Holm-adjusted over strata; the exact sign-flip p next to it (no normality assumption; it
+  cannot go below 2 / 2^n). A stratum is decided only when the Holm-adjusted t p < 0.05 *and*
   every seed agrees in sign; otherwise it says why not (seeds disagree, or too few seeds,
   with the number of seeds that 80% power at the Holm level would need).
 - Per-image statistics describe one seed at a time (see the report), never pooled seeds.
@@ -20,6 +23,7 @@ The rules, fixed before the converged study was run (docs/statistics.md):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,53 +32,112 @@ import pandas as pd
 
 from ..stats import holm
 from ..stats.seeds import seed_level_test, seeds_for_power, stratified_sign_flip
+from .factors import Contrast, hashable
 
-__all__ = ["ALPHA", "CellVerdict", "best_depth_on_validation", "budget_comparison", "cell_verdicts",
+__all__ = ["ALPHA", "CellVerdict", "Comparison", "best_depth_on_validation", "budget_comparison", "cell_verdicts",
            "primary_test", "relative_differences"]
 
 ALPHA = 0.05
-LOSS_A, LOSS_B = "bce", "mse"
 
 
-def relative_differences(runs: pd.DataFrame, metric: str = "mse_mean") -> dict[tuple[int, int], dict[int, float]]:
-    """Per cell, per seed: (A − B) / B of ``metric`` for the seeds done with both losses.
+@dataclass(frozen=True)
+class Comparison:
+    """Level ``contrast.a`` against ``contrast.b`` of ``factor`` (a column of the run frame),
+    seed against seed inside every combination of the ``strata`` columns.
 
-    ``runs`` has one row per run with columns depth, latent_size, loss, seed and ``metric``.
+    The default is the main study's: BCE- vs MSE-trained per (depth, latent size) cell.
     """
-    out: dict[tuple[int, int], dict[int, float]] = {}
-    for (depth, latent), cell in runs.groupby(["depth", "latent_size"]):
-        a = cell[cell.loss == LOSS_A].set_index("seed")[metric]
-        b = cell[cell.loss == LOSS_B].set_index("seed")[metric]
+
+    factor: str = "loss"
+    contrast: Contrast = Contrast("bce", "mse")
+    strata: tuple[str, ...] = ("depth", "latent_size")
+    labels: tuple[str, str] = ("BCE", "MSE")
+
+    def sort_key(self, stratum: tuple[Any, ...]) -> tuple[Any, ...]:
+        """Strata in reading order: latent size down (as the original), the others up."""
+        return tuple(-v if k == "latent_size" and isinstance(v, int | float) else v
+                     for k, v in zip(self.strata, stratum, strict=True))
+
+
+DEFAULT = Comparison()
+
+
+def relative_differences(runs: pd.DataFrame, metric: str = "mse_mean", comparison: Comparison = DEFAULT
+                         ) -> dict[tuple[Any, ...], dict[int, float]]:
+    """Per stratum, per seed: (A − B) / B of ``metric`` for the seeds done with both levels.
+
+    ``runs`` has one row per run with the strata columns, the compared factor, ``seed`` and
+    ``metric``. A stratum with two runs of one level and seed (runs that differ in a setting the
+    strata do not name) raises: they must never be pooled as seeds.
+    """
+    out: dict[tuple[Any, ...], dict[int, float]] = {}
+    if not len(runs):
+        return out
+    column = runs[comparison.factor].map(hashable)
+    a_level, b_level = hashable(comparison.contrast.a), hashable(comparison.contrast.b)
+    strata = list(comparison.strata)
+    keys = runs[strata].apply(lambda row: tuple(hashable(v) for v in row), axis=1) if strata else \
+        pd.Series([()] * len(runs), index=runs.index)
+    # strata in ascending order (as pandas groupby gives them): the resampling tests see them in that order
+    for stratum in sorted(dict.fromkeys(keys)):
+        cell = runs[keys == stratum]
+        a = cell[column[cell.index] == a_level].set_index("seed")[metric]
+        b = cell[column[cell.index] == b_level].set_index("seed")[metric]
+        for side in (a, b):
+            if side.index.duplicated().any():
+                raise ValueError(f"stratum {dict(zip(strata, stratum, strict=True))}: several runs of one seed and "
+                                 f"{comparison.factor}; a grid axis is missing from the strata")
         seeds = sorted(set(a.index) & set(b.index))
         values = {int(s): float((a[s] - b[s]) / b[s]) for s in seeds if np.isfinite(a[s]) and np.isfinite(b[s])}
         if values:
-            out[(int(depth), int(latent))] = values
+            out[stratum] = values
     return out
 
 
 def primary_test(runs: pd.DataFrame, metric: str = "mse_mean", *, n_resamples: int = 100_000,
-                 n_boot: int = 10_000) -> dict[str, Any] | None:
-    """The one primary test over the grid (module docstring); None without a paired cell."""
-    diffs = relative_differences(runs, metric)
+                 n_boot: int = 10_000, comparison: Comparison = DEFAULT) -> dict[str, Any] | None:
+    """The one primary test over the grid (module docstring); None without a paired stratum."""
+    diffs = relative_differences(runs, metric, comparison)
     if not diffs:
         return None
     result = stratified_sign_flip([list(v.values()) for v in diffs.values()], n_resamples=n_resamples, n_boot=n_boot)
     seeds = sorted({s for v in diffs.values() for s in v})
     result["seeds"] = seeds
     result["decided"] = result["p_two_sided"] < ALPHA
+    result["comparison"] = comparison
     return result
+
+
+def adjust_primary(results: Sequence[dict[str, Any] | None]) -> None:
+    """Holm over the primary tests of several contrasts of one factor (in place: ``holm_p``;
+    ``decided`` then reads the adjusted p). One contrast is left as it is."""
+    tested = [r for r in results if r is not None]
+    if len(tested) < 2:
+        return
+    for r, p in zip(tested, holm([r["p_two_sided"] for r in tested]), strict=True):
+        r["holm_p"] = float(p)
+        r["decided"] = float(p) < ALPHA
 
 
 @dataclass
 class CellVerdict:
-    """Seed-level BCE vs MSE comparison of one (depth, latent) cell."""
+    """Seed-level comparison of two levels inside one stratum."""
 
-    depth: int
-    latent: int
+    stratum: dict[str, Any]
     differences: dict[int, float]  # seed -> relative difference (A - B) / B
     test: dict[str, Any] = field(default_factory=dict)
     holm_p: float = math.nan
-    seeds_needed: float = math.nan  # for 80% power at the Holm level of this cell
+    seeds_needed: float = math.nan  # for 80% power at the Holm level of this stratum
+    labels: tuple[str, str] = ("BCE", "MSE")
+    contrast: Contrast = Contrast("bce", "mse")
+
+    @property
+    def depth(self) -> Any:
+        return self.stratum.get("depth")
+
+    @property
+    def latent(self) -> Any:
+        return self.stratum.get("latent_size")
 
     @property
     def n(self) -> int:
@@ -87,7 +150,7 @@ class CellVerdict:
 
     @property
     def winner(self) -> str:
-        return LOSS_A.upper() if self.test.get("mean", 0.0) < 0 else LOSS_B.upper()
+        return self.labels[0] if self.test.get("mean", 0.0) < 0 else self.labels[1]
 
     def verdict(self) -> str:
         if self.n < 2:
@@ -100,62 +163,77 @@ class CellVerdict:
         return f"undecided with {self.n} seeds ({need} for 80% power)"
 
 
-def cell_verdicts(runs: pd.DataFrame, metric: str = "mse_mean") -> list[CellVerdict]:
-    """Per-cell seed-level tests with Holm over cells and a power line (module docstring)."""
-    diffs = relative_differences(runs, metric)
-    cells = [CellVerdict(depth, latent, values) for (depth, latent), values in
-             sorted(diffs.items(), key=lambda kv: (kv[0][0], -kv[0][1]))]
+def cell_verdicts(runs: pd.DataFrame, metric: str = "mse_mean", comparison: Comparison = DEFAULT
+                  ) -> list[CellVerdict]:
+    """Per-stratum seed-level tests with Holm over strata and a power line (module docstring)."""
+    diffs = relative_differences(runs, metric, comparison)
+    cells = [CellVerdict(dict(zip(comparison.strata, stratum, strict=True)), values, labels=comparison.labels,
+                         contrast=comparison.contrast)
+             for stratum, values in sorted(diffs.items(), key=lambda kv: comparison.sort_key(kv[0]))]
     for c in cells:
         c.test = seed_level_test(list(c.differences.values()))
     testable = [c for c in cells if math.isfinite(c.test.get("t_p", math.nan))]
     if testable:
         for c, p in zip(testable, holm([c.test["t_p"] for c in testable]), strict=True):
             c.holm_p = float(p)
-    # the most stringent Holm level (alpha / number of cells): a conservative seeds-needed figure
+    # the most stringent Holm level (alpha / number of strata): a conservative seeds-needed figure
     level = ALPHA / max(len(cells), 1)
     for c in cells:
         c.seeds_needed = seeds_for_power(c.test.get("dz", math.nan), alpha=level)
     return cells
 
 
-def best_depth_on_validation(runs: pd.DataFrame, metric: str = "val_mse_mean") -> tuple[int, str]:
-    """The depth with the lowest mean log validation error over the (latent, loss) cells every
-    depth has; chosen on the validation split, never the test split. Returns (depth, how)."""
+def best_depth_on_validation(runs: pd.DataFrame, metric: str = "val_mse_mean", *,
+                             others: Sequence[str] = ("latent_size", "loss"),
+                             validation: str = "validation MSE") -> tuple[int, str]:
+    """The depth with the lowest mean log validation error over the cells (values of ``others``:
+    every other factor) every depth has; chosen on the validation split, never the test split.
+    Returns (depth, how)."""
     if metric not in runs or not np.isfinite(runs[metric].to_numpy(float)).any():
         metric, how = "mse_mean", "test MSE (no validation errors stored: older runs)"
     else:
-        how = "validation MSE (last 6,000 training images)" if metric == "val_mse_mean" else metric
+        how = validation if metric == "val_mse_mean" else metric
     depths = sorted(runs["depth"].unique())
-    cell = runs.groupby(["depth", "latent_size", "loss"])[metric].mean().reset_index()
-    keys = cell.groupby(["latent_size", "loss"])["depth"].nunique()
-    shared = keys[keys == len(depths)].index
-    if len(shared):
-        cell = cell.set_index(["latent_size", "loss"]).loc[shared].reset_index()
+    others = [k for k in others if k in runs]
+    frame = runs.assign(**{k: runs[k].map(hashable) for k in others})
+    cell = frame.groupby(["depth", *others])[metric].mean().reset_index()
+    if others:
+        keys = cell.groupby(others)["depth"].nunique()
+        shared = keys[keys == len(depths)].index
+        if len(shared):
+            cell = cell.set_index(others).loc[shared].reset_index()
     score = cell.assign(log=np.log(cell[metric])).groupby("depth")["log"].mean()
     return (int(score.idxmin()) if len(score) else int(depths[0])), how
 
 
-def budget_comparison(runs: pd.DataFrame, pca_mse: dict[int, float], epoch: int) -> list[dict[str, Any]]:
-    """Per cell: the BCE vs MSE direction and the autoencoder vs PCA verdict after ``epoch``
+def budget_comparison(runs: pd.DataFrame, pca_mse: dict[int, float], epoch: int,
+                      comparison: Comparison = DEFAULT) -> list[dict[str, Any]]:
+    """Per stratum: the A vs B direction and the autoencoder vs PCA verdict after ``epoch``
     epochs (``test_at_<epoch>_mse_mean``) and at the end of training (``mse_mean``)."""
     early = f"test_at_{epoch}_mse_mean"
     if early not in runs or not np.isfinite(runs[early].to_numpy(float)).any():
         return []
     rows = []
-    verdicts = {"end": {(c.depth, c.latent): c for c in cell_verdicts(runs, "mse_mean")},
-                "early": {(c.depth, c.latent): c for c in cell_verdicts(runs, early)}}
-    for (depth, latent), cell in runs.groupby(["depth", "latent_size"]):
-        row: dict[str, Any] = {"depth": int(depth), "latent": int(latent)}
+    a, b = comparison.labels
+    versus = f"{a} vs {b}"
+    strata = list(comparison.strata)
+    verdicts = {"end": {tuple(c.stratum.values()): c for c in cell_verdicts(runs, "mse_mean", comparison)},
+                "early": {tuple(c.stratum.values()): c for c in cell_verdicts(runs, early, comparison)}}
+    keys = runs[strata].apply(lambda row: tuple(hashable(v) for v in row), axis=1)
+    for stratum in sorted(dict.fromkeys(keys), key=comparison.sort_key):
+        cell = runs[keys == stratum]
+        row: dict[str, Any] = {("latent" if k == "latent_size" else k): v
+                               for k, v in zip(strata, stratum, strict=True)}
+        latent = int(row.get("latent", 0))
         for when, column in (("early", early), ("end", "mse_mean")):
             label = f"epoch {epoch}" if when == "early" else "converged"
-            c = verdicts[when].get((int(depth), int(latent)))
-            row[f"BCE vs MSE, {label}"] = c.verdict() if c else "–"
+            c = verdicts[when].get(stratum)
+            row[f"{versus}, {label}"] = c.verdict() if c else "–"
             row[f"mean r, {label}"] = c.test.get("mean", math.nan) if c else math.nan
-            means = cell.groupby("loss")[column].mean()
+            means = cell.groupby(cell[comparison.factor].map(hashable))[column].mean()
             best = float(means.min()) if len(means) else math.nan
-            if int(latent) in pca_mse and math.isfinite(best):
-                ratio = best / pca_mse[int(latent)]
-                row[f"AE / PCA, {label}"] = ratio
+            if latent in pca_mse and math.isfinite(best):
+                row[f"AE / PCA, {label}"] = best / pca_mse[latent]
             else:
                 row[f"AE / PCA, {label}"] = math.nan
         early_dir = np.sign(row[f"mean r, epoch {epoch}"])
@@ -163,10 +241,9 @@ def budget_comparison(runs: pd.DataFrame, pca_mse: dict[int, float], epoch: int)
         pca_early, pca_end = row[f"AE / PCA, epoch {epoch}"] < 1, row["AE / PCA, converged"] < 1
         changes = []
         if early_dir != end_dir:
-            changes.append("BCE vs MSE direction")
+            changes.append(f"{versus} direction")
         if pca_early != pca_end:
             changes.append("vs PCA")
         row["changes"] = ", ".join(changes) or "none"
         rows.append(row)
-    rows.sort(key=lambda r: (r["depth"], -r["latent"]))
     return rows

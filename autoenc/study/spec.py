@@ -85,6 +85,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "selection": ((str,), None),
         # autoencoder reports: the latent sizes whose codes get t-SNE maps
         "tsne_latent_sizes": ((list,), _positive_ints),
+        # the grid axis a report compares (autoenc.analysis.factors): "loss", or
+        # { factor = "activation", levels = ["tanh", "relu"] } or { factor = ..., reference = ... }
+        "compare": ((str, dict), None),
     },
     "data": {
         "dataset": ((str,), None),

@@ -29,8 +29,6 @@ __all__ = ["ALTERNATIVE", "analyze", "learning_curve_grid"]
 
 from .data import (
     ALTERNATIVE,
-    LOSS_A,
-    LOSS_B,
     RunRecord,
     StudyData,
     _Builder,
@@ -38,6 +36,7 @@ from .data import (
     _mean_std,
     _pca_errors,
     _per_seed_comparisons,
+    _show,
     _unit,
     bce_floor,
 )
@@ -48,6 +47,7 @@ from .figures import (
     _section_tsne,
     learning_curve_grid,
 )
+from .verdicts import protocol, verdicts
 
 
 def _converged(r: RunRecord, loaded: Any, floors: dict[int, tuple[float, float]]) -> tuple[bool | None, float]:
@@ -74,6 +74,24 @@ def _converged(r: RunRecord, loaded: Any, floors: dict[int, tuple[float, float]]
     return flag, float((before - last) / abs(before)) if before else math.nan
 
 
+def _bce_floors(data: StudyData, loaded: Any) -> list[float]:
+    """The validation BCE floors of the BCE-trained runs: recorded in metrics.json, else computed
+    from the images; none when the data are not on this machine."""
+    floors: list[float] = []
+    cache: dict[int, tuple[float, float]] = {}
+    for r in data.records:
+        if r.loss != "bce":
+            continue
+        value = r.metrics.get("loss_floor")
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            try:
+                value = bce_floor(r, loaded, cache)[0]
+            except Exception:  # noqa: BLE001  (no data here: the text leaves the number out)
+                continue
+        floors.append(float(value))
+    return floors
+
+
 def _run_frame(data: StudyData, loaded: Any) -> pd.DataFrame:
     """One row per run: grid values, test errors (from the per-image arrays), validation and
     snapshot errors and training facts (from metrics.json); convergence from the history."""
@@ -85,7 +103,7 @@ def _run_frame(data: StudyData, loaded: Any) -> pd.DataFrame:
         sse = r.per_image["mse"] * data.n_pixels
         m = r.metrics
         row = {
-            "run_id": r.run_id, "depth": r.depth, "latent_size": r.latent, "loss": r.loss, "seed": r.seed,
+            "run_id": r.run_id, **r.factors, "seed": r.seed,
             "mse_mean": float(r.per_image["mse"].mean()), "mse_std": float(r.per_image["mse"].std(ddof=1)),
             "bce_mean": float(r.per_image["bce"].mean()),
             "sse_mean": float(sse.mean()), "sse_std": float(sse.std(ddof=1)),
@@ -119,6 +137,16 @@ def _original(ctx: ReportContext) -> dict[str, Any] | None:
             "mean": table, "std": stds, "test": str(given.get("test", "")), "source": str(given.get("source", ""))}
 
 
+def _arm_runs(data: StudyData, runs: pd.DataFrame, arm: tuple[Any, ...], **values: Any) -> pd.DataFrame:
+    """The rows of ``runs`` of one arm (and the given depth, latent size, ...)."""
+    from ..factors import hashable
+
+    mask = np.ones(len(runs), bool)
+    for f, v in [*zip(data.arm_factors, arm, strict=True), *values.items()]:
+        mask &= (runs[f].map(hashable) == hashable(v)).to_numpy()
+    return runs[mask]
+
+
 def _error_tables(data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str, np.ndarray]],
                   original: dict[str, Any] | None) -> list[Table]:
     """The original study's table (mean (std) per loss x latent) in L2, SSE and per-pixel MSE,
@@ -148,10 +176,10 @@ def _error_tables(data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str, 
                 row[f"k={k}"] = "–"
         rows.append(row)
         for depth in data.depths:
-            for loss in data.losses:
-                row = {"model": f"AE depth {depth}, {loss.upper()}-trained"}
+            for arm in data.arms:
+                row = {"model": f"AE depth {depth}, {data.arm_long(arm)}"}
                 for k in data.latents:
-                    sel = runs[(runs.depth == depth) & (runs.latent_size == k) & (runs.loss == loss)]
+                    sel = _arm_runs(data, runs, arm, depth=depth, latent_size=k)
                     row[f"k={k}"] = (_mean_std(list(sel[f"{metric}_mean"]), list(sel[f"{metric}_std"]), digits)
                                      if len(sel) else "–")
                 rows.append(row)
@@ -164,7 +192,7 @@ def _error_tables(data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str, 
 
 def analyze(ctx: ReportContext) -> AnalysisResult:
     """The compression study's report sections (see the module docstring)."""
-    from ..seed_level import best_depth_on_validation, cell_verdicts
+    from ..seed_level import adjust_primary, best_depth_on_validation, cell_verdicts
     from .seeds import section_budget, section_convergence, section_seed_level, seed_results
 
     b = _Builder(ctx)
@@ -177,26 +205,34 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
     bad = runs[runs.converged != True].sort_values(["depth", "latent_size", "loss", "seed"])  # noqa: E712
     if len(bad):
         b.alerts.append(convergence_alert([
-            f"depth={r.depth}, latent_size={r.latent_size}, loss={r.loss}, seed={r.seed} (run {r.run_id}): "
+            f"{data.run_label(r)} (run {r.run_id}): "
             f"epochs {r.epochs_run}, last 5 epochs improved by {100 * r.last5_improvement:.2f}%"
             for r in bad.itertuples()]))
-    best_depth, depth_how = best_depth_on_validation(runs)
+    best_depth, depth_how = best_depth_on_validation(runs, others=("latent_size", *data.arm_factors),
+                                                     validation=_validation_words(data))
+    comparisons = data.comparisons()
     with ctx.timed("seed-level tests"):
-        primary, cells = seed_results(runs, n_boot=max(ctx.options.n_boot, 1000))
-        cells_bce = cell_verdicts(runs, "bce_mean")
+        tested = [seed_results(runs, n_boot=max(ctx.options.n_boot, 1000), comparison=c) for c in comparisons]
+        adjust_primary([primary for primary, _ in tested])
+        cells_bce = [cell_verdicts(runs, "bce_mean", c) for c in comparisons]
     with ctx.timed("per-seed descriptions"):
-        per_seed, skipped = _per_seed_comparisons(data, "mse")
+        described = [_per_seed_comparisons(data, "mse", c) for c in comparisons]
+    skipped = [line for _, lines in described for line in lines]
     if skipped:
-        b.alerts.append(Alert("warning", f"{len(skipped)} cells without both losses",
+        what = "both losses" if data.design is None or data.design.compared == "loss" else \
+            f"both {data.design.compared} values"
+        b.alerts.append(Alert("warning", f"{len(skipped)} cells without {what}",
                               "These cells have no paired comparison.", skipped))
-    disagree = [c for c in cells if c.n >= 2 and not c.agree]
-    if disagree:
-        b.alerts.append(Alert(
-            "warning", f"seeds disagree in {len(disagree)} of {len(cells)} cells (mean test MSE, BCE vs MSE)",
-            "The per-seed relative differences BCE − MSE do not all have the same sign: in these cells the "
-            "difference between losses is smaller than the spread between seeds.",
-            [f"depth {c.depth}, latent {c.latent}: r = " + ", ".join(f"{100 * v:+.2f}%" for v in c.differences.values())
-             for c in disagree]))
+    for comparison, (_, cells) in zip(comparisons, tested, strict=True):
+        disagree = [c for c in cells if c.n >= 2 and not c.agree]
+        if disagree:
+            a, bb = comparison.labels
+            b.alerts.append(Alert(
+                "warning", f"seeds disagree in {len(disagree)} of {len(cells)} cells (mean test MSE, {a} vs {bb})",
+                f"The per-seed relative differences {a} − {bb} do not all have the same sign: in these cells the "
+                f"difference between {_levels_noun(comparison)} is smaller than the spread between seeds.",
+                [f"{_cell_words(c)}: r = " + ", ".join(f"{100 * v:+.2f}%" for v in c.differences.values())
+                 for c in disagree]))
 
     pca: dict[int, dict[str, np.ndarray]] = {}
     try:
@@ -206,20 +242,28 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
         b.alerts.append(Alert("warning", "PCA baseline not computed", f"{type(e).__name__}: {e}"))
     original = _original(ctx)
     pca_rows = _pca_comparison(data, runs, pca)
-    seed_section = section_seed_level(b, primary, cells, per_seed)
-    seed_section.add_table(_bce_metric_table(cells_bce))
-    _difference_figure(b, data, seed_section)
+    seed_sections = []
+    for comparison, (primary, cells), cells_b, (per_seed, _) in zip(comparisons, tested, cells_bce, described,
+                                                                     strict=True):
+        section = section_seed_level(b, primary, cells, per_seed, comparison, data)
+        section.add_table(_bce_metric_table(cells_b, comparison, data))
+        _difference_figure(b, data, section, comparison)
+        seed_sections.append(section)
+    if not comparisons:
+        seed_sections.append(Section("Seed-level comparison", paragraphs=[data.design.describe()
+                                                                            if data.design else ""]))
     snapshots = sorted({int(c.split("_")[2]) for c in runs.columns if c.startswith("test_at_")
                         and c.endswith("_mse_mean")})
-    budget = [section_budget(b, runs, {k: float(v["mse"].mean()) for k, v in pca.items()}, e) for e in snapshots]
+    budget = [section_budget(b, runs, {k: float(v["mse"].mean()) for k, v in pca.items()}, e, c)
+              for c in comparisons[:1] for e in snapshots]
 
     sections = [
         _section_runs(ctx, data, runs, best_depth, depth_how),
-        section_convergence(runs),
-        seed_section,
+        section_convergence(runs, data, _bce_floors(data, b.loaded)),
+        *seed_sections,
         *[x for x in budget if x is not None],
         _section_original(data, runs, pca, original),
-        _section_pca(b, pca_rows, pca),
+        _section_pca(b, data, pca_rows, pca),
         _section_trend(b, data, runs, pca),
         b.optional("Learning curves", lambda: _section_curves(b, data)),
         b.optional("Reconstructions", lambda: _section_reconstructions(b, data, best_depth)),
@@ -229,7 +273,7 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
     rd = _rate_distortion_section(b, data, runs)
     if rd is not None:
         sections.insert(sections.index(_find(sections, "Autoencoder vs PCA")) + 1, rd)
-    verdict_table, headline, verdict = _verdicts(ctx, data, runs, primary, cells, pca_rows, original)
+    verdict_table, headline, verdict = verdicts(ctx, data, runs, comparisons, tested, pca_rows, original)
     return AnalysisResult(headline, verdict, verdict_table, sections, b.alerts, datasets=[b.dataset],
                           convergence_checked=True)
 
@@ -247,61 +291,73 @@ def _rate_distortion_section(b: _Builder, data: StudyData, runs: pd.DataFrame) -
     return b.optional("Compression in bits", lambda: section_rate_distortion(b, data, runs))
 
 
-def _bce_metric_table(cells: list[Any]) -> Table:
-    rows = [{"depth": c.depth, "latent": c.latent, "mean r": c.test["mean"], "Holm p (t)": c.holm_p,
+def _validation_words(data: StudyData) -> str:
+    """``validation MSE (last 6,000 training images)``: the size from the runs' metrics."""
+    sizes = sorted({int(r.metrics.get("n_validation") or 0) for r in data.records} - {0})
+    if not sizes:
+        return "validation MSE (the last training images)"
+    return f"validation MSE (last {' or '.join(f'{n:,}' for n in sizes)} training images)"
+
+
+def _levels_noun(comparison: Any) -> str:
+    return "losses" if comparison.factor == "loss" else f"{comparison.factor.replace('_', ' ')} values"
+
+
+def _cell_words(c: Any) -> str:
+    """``depth 1, latent 64`` (and ``, activation tanh``): a verdict's stratum in an alert."""
+    parts = [f"depth {c.depth}, latent {c.latent}"]
+    parts += [f"{k.replace('_', ' ')} {_show(v)}" for k, v in c.stratum.items() if k not in ("depth", "latent_size")]
+    return ", ".join(parts)
+
+
+def _stratum_columns(c: Any) -> dict[str, Any]:
+    """The stratum of a verdict as table columns: depth, latent, then the other strata."""
+    return {"depth": c.depth, "latent": c.latent,
+            **{k: _show(v) for k, v in c.stratum.items() if k not in ("depth", "latent_size")}}
+
+
+def _bce_metric_table(cells: list[Any], comparison: Any, data: StudyData) -> Table:
+    a, b = comparison.labels
+    rows = [{**_stratum_columns(c), "mean r": c.test["mean"], "Holm p (t)": c.holm_p,
              "seeds agree": f"{c.test['n_agree']}/{c.n}", "verdict": c.verdict()} for c in cells]
-    return Table(rows, title="Second metric: BCE vs MSE on mean per-image test BCE, seeds as replicates",
-                 formats={"mean r": "+.2%"},
-                 caption="Same rules as on MSE. Each loss tends to win on its own metric.")
+    caption = "Same rules as on MSE." + (" Each loss tends to win on its own metric." if comparison.factor == "loss"
+                                         else "")
+    return Table(rows, title=f"Second metric: {a} vs {b} on mean per-image test BCE, seeds as replicates",
+                 formats={"mean r": "+.2%"}, caption=caption)
 
 
-def _difference_figure(b: _Builder, data: StudyData, section: Section) -> None:
-    """Violins of the per-image differences of one seed per cell (the lowest seed both losses have)."""
+def _difference_figure(b: _Builder, data: StudyData, section: Section, comparison: Any) -> None:
+    """Violins of the per-image differences of one seed per cell (the lowest seed both levels have)."""
     from ...viz import difference_distribution
 
+    a_name, b_name = comparison.labels
     diffs: dict[str, np.ndarray] = {}
-    for depth, latent in data.cells:
-        a = {r.seed: r for r in data.select(depth, latent, LOSS_A)}
-        bb = {r.seed: r for r in data.select(depth, latent, LOSS_B)}
-        common = sorted(a.keys() & bb.keys())
-        if common:
-            seed = common[0]
-            diffs[f"depth {depth}, k={latent}"] = a[seed].per_image["mse"] - bb[seed].per_image["mse"]
+    for stratum, pairs in data.pairs(comparison).items():
+        if pairs:
+            ra, rb = pairs[min(pairs)]
+            label = data.stratum_label(dict(zip(comparison.strata, stratum, strict=True)))
+            diffs[label] = ra.per_image["mse"] - rb.per_image["mse"]
     if not diffs:
         return
     everything = np.concatenate(list(diffs.values()))
     lo, hi = np.percentile(everything, [1, 99])
     scale, unit = _unit([lo, hi])
     fig = difference_distribution({k: v * scale for k, v in diffs.items()},
-                                  xlabel=f"per-image MSE difference BCE − MSE{unit}, one seed per cell")
+                                  xlabel=f"per-image MSE difference {a_name} − {b_name}{unit}, one seed per cell")
     if hi > lo:  # the tails would squash the bulk into a line
         pad = 0.05 * (hi - lo) * scale
         fig.axes[0].set_xlim(lo * scale - pad, hi * scale + pad)
-    section.add_figure(b.fig(fig, "difference-distribution-mse",
+    name = "difference-distribution-mse" + ("" if len(data.comparisons()) == 1 else
+                                            f"-{_show(comparison.contrast.a)}-{_show(comparison.contrast.b)}")
+    section.add_figure(b.fig(fig, name,
                              "Per-image differences inside one pair of runs per cell (the lowest common seed; "
                              "violins, ticks: medians); x axis: the central 98% of all differences. A description "
                              "of one seed, not evidence about the training choice."))
 
 
-def _protocol(ctx: ReportContext) -> str:
-    """The training protocol of the runs, in words (from the resolved config of a done run)."""
-    from ...study.grid import resolve
-
-    if not ctx.results.done:
-        return "no run done"
-    t = resolve(ctx.results.done[0].config).train
-    budget = f"at most {t['epochs']} epochs" if t["stop_when_converged"] else f"{t['epochs']} epochs"
-    schedule = {
-        "cosine": f"cosine learning-rate annealing to 0 over {t['epochs']} epochs",
-        "constant": f"constant learning rate, {budget}",
-        "plateau": f"learning rate × {t['plateau_factor']} after {t['plateau_patience'] + 1} "
-                   f"epochs that improve the best validation loss by less than "
-                   f"{100 * t['plateau_threshold']:.2g}%, {budget}",
-    }.get(t["lr_schedule"], f"{t['lr_schedule']} schedule, {budget}")
-    stop = f", early stopping (patience {t['patience']})" if t["patience"] else ""
-    if t["stop_when_converged"]:
-        stop += ", each run stopped at the first epoch at which the convergence rule holds"
-    return f"{t['optimizer']} lr {t['lr']}, batch {t['batch_size']}, {schedule}{stop}"
+def _design_words(data: StudyData) -> str:
+    """The compared factor, its contrasts and the strata in words, and the rule that chose them."""
+    return data.design.describe() + " " if data.design is not None else ""
 
 
 def _section_runs(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, best_depth: int,
@@ -312,10 +368,11 @@ def _section_runs(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, best_
     grid = ", ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in spec.grid.items())
     t = resolve(ctx.results.done[0].config).train if ctx.results.done else {}
     s = Section("Runs and settings", paragraphs=[
-        f"Grid: {grid} — {len(ctx.configs)} runs, {len(data.records)} analysed. Every run is evaluated on the "
+        f"Grid: {grid} — {len(ctx.configs)} runs, {len(data.records)} analysed. " + _design_words(data) + "Every "
+        f"run is evaluated on the "
         f"same {len(data.labels):,} test images under both per-image metrics (MSE and BCE in [0, 1] pixel space), "
         f"whatever loss it was trained with.",
-        f"Training protocol: {_protocol(ctx)}; validation split {t.get('validation_split', '–')} (the last "
+        f"Training protocol: {protocol(ctx)}; validation split {t.get('validation_split', '–')} (the last "
         f"training images, the same for every seed); per-image test errors also stored after epoch(s) "
         f"{', '.join(map(str, t.get('snapshot_epochs', []))) or 'none'}; data "
         f"`{json.dumps(ctx.data_settings, sort_keys=True)}`.",
@@ -325,7 +382,8 @@ def _section_runs(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, best_
     ])
     if spec.extra.get("selection"):
         s.add_text(f"How the protocol was chosen: {spec.extra['selection']}")
-    g = runs.groupby(["depth", "latent_size", "loss"])
+    arms = list(data.arm_factors)
+    g = runs.assign(**{f: runs[f].map(_show) for f in arms if f != "loss"}).groupby(["depth", "latent_size", *arms])
     table = g.agg(seeds=("seed", "count"), mse=("mse_mean", "mean"), mse_sd=("mse_mean", "std"),
                   val=("val_mse_mean", "mean"), bce=("bce_mean", "mean"), epochs=("epochs_run", "mean"),
                   seconds=("train_seconds", "mean"),
@@ -333,7 +391,7 @@ def _section_runs(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, best_
     table = table.rename(columns={"latent_size": "latent", "mse": "test MSE (mean over seeds)",
                                   "mse_sd": "sd over seeds", "val": "validation MSE", "bce": "test BCE",
                                   "seconds": "train s"})
-    table = table.sort_values(["depth", "latent", "loss"], ascending=[True, False, True])
+    table = table.sort_values(["depth", "latent", *arms], ascending=[True, False, *[True] * len(arms)])
     s.add_table(Table(table, title="Completed runs per cell", formats={
         "test MSE (mean over seeds)": ".5f", "sd over seeds": "sci", "validation MSE": ".5f", "test BCE": ".4f",
         "epochs": ".1f", "train s": ".1f"}))
@@ -376,28 +434,28 @@ def _pca_comparison(data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str
         pca_clipped = float(pca[latent]["mse_clipped"].mean())
         row: dict[str, Any] = {"depth": depth, "latent": latent, "PCA": pca_mse, "PCA clipped": pca_clipped}
         best = None
-        for loss in data.losses:
-            sel = runs[(runs.depth == depth) & (runs.latent_size == latent) & (runs.loss == loss)]
-            row[f"{loss.upper()}-trained"] = float(sel.mse_mean.mean()) if len(sel) else math.nan
+        for arm in data.arms:
+            sel = _arm_runs(data, runs, arm, depth=depth, latent_size=latent)
+            row[data.arm_long(arm)] = float(sel.mse_mean.mean()) if len(sel) else math.nan
             if len(sel) and (best is None or sel.mse_mean.mean() < best[1]):
-                best = (loss, float(sel.mse_mean.mean()), sel)
+                best = (arm, float(sel.mse_mean.mean()), sel)
         if best is None:
             continue
-        loss, mean, sel = best
+        arm, mean, sel = best
 
         def verdict(reference: float, sel: pd.DataFrame = sel) -> str:
             n_beat = int((sel.mse_mean < reference).sum())
             return ("beats PCA" if n_beat == len(sel) else "does not beat PCA" if n_beat == 0
                     else f"mixed ({n_beat}/{len(sel)} seeds)")
 
-        row.update({"better loss": loss.upper(), "seeds": len(sel), "AE / PCA": mean / pca_mse,
+        row.update({f"better {data.arm_noun}": data.arm_label(arm), "seeds": len(sel), "AE / PCA": mean / pca_mse,
                     "verdict": verdict(pca_mse), "AE / clipped PCA": mean / pca_clipped,
                     "verdict vs clipped": verdict(pca_clipped)})
         rows.append(row)
     return rows
 
 
-def _section_pca(b: _Builder, rows: list[dict], pca: dict[int, dict[str, np.ndarray]]) -> Section:
+def _section_pca(b: _Builder, data: StudyData, rows: list[dict], pca: dict[int, dict[str, np.ndarray]]) -> Section:
     s = Section("Autoencoder vs PCA")
     if not pca:
         return s.add_text("The PCA baseline could not be computed (see the alerts).")
@@ -405,16 +463,17 @@ def _section_pca(b: _Builder, rows: list[dict], pca: dict[int, dict[str, np.ndar
         "PCA with the same number of components as the code (fitted on the train split, exact covariance "
         "eigendecomposition) is the linear baseline, twice: reconstructions as they come, and clipped to [0, 1] "
         "(the autoencoder's sigmoid output cannot leave that range, so clipping puts PCA on equal footing; it "
-        "can only lower PCA's error). Per cell the better loss (lower mean test MSE over seeds) is compared; "
-        "“beats PCA” means every seed's mean test MSE is below PCA's.")
+        f"can only lower PCA's error). Per cell the better {data.arm_noun} (lower mean test MSE over seeds) is "
+        "compared; “beats PCA” means every seed's mean test MSE is below PCA's.")
+    arms = {data.arm_long(arm): ".5f" for arm in data.arms}
     s.add_table(Table(rows, title="Mean test MSE: autoencoder (mean over seeds) vs PCA with k components", formats={
-        "PCA": ".5f", "PCA clipped": ".5f", "BCE-trained": ".5f", "MSE-trained": ".5f", "AE / PCA": ".3f",
-        "AE / clipped PCA": ".3f"}))
+        "PCA": ".5f", "PCA clipped": ".5f", **arms, "AE / PCA": ".3f", "AE / clipped PCA": ".3f"}))
     return s
 
 
 def _section_trend(b: _Builder, data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str, np.ndarray]]) -> Section:
     from ...viz import error_heatmaps
+    from ..factors import hashable
 
     s = Section("Error vs latent size")
     s.add_text(
@@ -434,86 +493,24 @@ def _section_trend(b: _Builder, data: StudyData, runs: pd.DataFrame, pca: dict[i
                 "direction": "decreasing" if rho < 0 else "increasing" if rho > 0 else "none"}
 
     for depth in data.depths:
-        for loss in data.losses:
-            sel = runs[(runs.depth == depth) & (runs.loss == loss)].groupby("latent_size")["mse_mean"].mean()
-            rows.append(trend_row(f"depth {depth}, {loss.upper()}", list(sel.index), list(sel.values)))
+        for arm in data.arms:
+            sel = _arm_runs(data, runs, arm, depth=depth).groupby("latent_size")["mse_mean"].mean()
+            rows.append(trend_row(f"depth {depth}, {data.arm_label(arm)}", list(sel.index), list(sel.values)))
     if len(pca) >= 3:
         ks = sorted(pca)
         rows.append(trend_row("PCA", ks, [float(pca[k]["mse"].mean()) for k in ks]))
     s.add_table(Table(rows, title="Trend of test MSE with latent size", formats={"Spearman ρ": "signed"}))
     for metric, name in (("mse_mean", "per-image MSE"), ("bce_mean", "per-image BCE")):
         frame = runs.rename(columns={metric: f"test {name}"})
+        if data.arm_factors != ("loss",):  # one panel per arm, not per loss: runs of other settings stay apart
+            frame = frame.assign(loss=[data.arm_label(arm).lower() for arm in
+                                       (tuple(hashable(v) for v in row) for row in
+                                        runs[list(data.arm_factors)].itertuples(index=False))])
         s.add_figure(b.fig(error_heatmaps(frame, f"test {name}", fmt=".4f" if metric == "mse_mean" else ".3f"),
                            f"heatmap-{metric.split('_')[0]}",
+                           f"Mean test {name} (over seeds) per depth × latent size, one panel per training "
+                           f"{data.arm_noun}; one colour scale for all panels (brighter: lower error)."
+                           if data.arm_factors != ("loss",) else
                            f"Mean test {name} (over seeds) per depth × latent size, one panel per training loss; "
                            "one colour scale for both panels (brighter: lower error)."))
     return s
-
-
-def _verdicts(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, primary: dict[str, Any] | None,
-              cells: list[Any], pca_rows: list[dict], original: dict[str, Any] | None) -> tuple[Table, str, str]:
-    by_cell = {(c.depth, c.latent): c for c in cells}
-    pca_by_cell = {(r["depth"], r["latent"]): r for r in pca_rows}
-    rows = []
-    for depth, latent in data.cells:
-        c = by_cell.get((depth, latent))
-        p = pca_by_cell.get((depth, latent))
-        sel = runs[(runs.depth == depth) & (runs.latent_size == latent)]
-        best_l2 = sel.groupby("loss")["l2_mean"].mean().min()
-        row: dict[str, Any] = {
-            "depth": depth, "latent": latent,
-            "BCE vs MSE (seeds as replicates)": c.verdict() if c else "not compared (one loss missing)",
-            "mean r": c.test["mean"] if c else math.nan,
-            "Holm p (t)": c.holm_p if c else math.nan,
-            "seeds needed": ("–" if not c or math.isnan(c.seeds_needed) else
-                             "> 10,000" if math.isinf(c.seeds_needed) else int(c.seeds_needed)),
-            "vs PCA": (f"{p['verdict']} (×{p['AE / PCA']:.2f})" if p else "–"),
-            "vs clipped PCA": (f"{p['verdict vs clipped']} (×{p['AE / clipped PCA']:.2f})" if p else "–"),
-            "best L2": best_l2,
-        }
-        if original and original["metric"] == "l2":
-            values = [v.get(latent) for v in original["mean"].values() if v.get(latent) is not None]
-            row["original L2 (best loss, as reported)"] = min(values) if values else math.nan
-        rows.append(row)
-    table = Table(rows, title="Verdicts per cell", formats={"mean r": "+.2%", "best L2": ".3f",
-                                                            "original L2 (best loss, as reported)": ".2f"},
-                  caption="BCE vs MSE: seed-level t-test of the per-seed relative difference r of mean test MSE "
-                          "(BCE − MSE; negative favours BCE), Holm over cells; decided only when every seed agrees. "
-                          "Seeds needed: for 80% power at the strictest Holm level. vs PCA: the cell's better loss, "
-                          "all seeds below PCA's mean test MSE (ratio AE/PCA), PCA as is and clipped to [0, 1]. "
-                          "best L2: mean per-image ||x − x̂|| of the cell's better loss.")
-    parts = [f"Protocol: {_protocol(ctx)}; {len(set(runs.seed))} seeds per cell."]
-    from .seeds import _primary_text
-
-    parts.append(_primary_text(primary).replace("**Primary result:** ", "Primary test (BCE vs MSE over the whole "
-                                                                          "grid, seeds as replicates): "))
-    n = len(cells)
-    wins = {w: sum(1 for c in cells if c.verdict() == f"{w} better") for w in ("BCE", "MSE")}
-    if n:
-        parts.append(f"Per cell: BCE better in {wins['BCE']}, MSE better in {wins['MSE']}, undecided in "
-                     f"{n - wins['BCE'] - wins['MSE']} of {n}.")
-    for key, label in (("verdict", "PCA"), ("verdict vs clipped", "PCA clipped to [0, 1]")):
-        beat, not_beat = [], []
-        for latent in data.latents:
-            cells_k = [r for r in pca_rows if r["latent"] == latent]
-            if cells_k:
-                (beat if any(r[key] == "beats PCA" for r in cells_k) else not_beat).append(latent)
-        if beat and not not_beat:
-            parts.append(f"The best autoencoder beats {label} at every latent size.")
-        elif beat:
-            parts.append(f"The best autoencoder beats {label} at latent size {', '.join(map(str, beat))}, not at "
-                         f"{', '.join(map(str, not_beat))}.")
-        elif not_beat:
-            parts.append(f"No autoencoder beats {label} at any latent size.")
-    if original and original["metric"] == "l2":
-        per_latent = runs.groupby(["depth", "latent_size", "loss"])["l2_mean"].mean().groupby(level="latent_size").min()
-        below = [int(k) for k, v in per_latent.items()
-                 if v < min((t.get(int(k), math.inf) for t in original["mean"].values()), default=math.inf)]
-        parts.append(f"Best mean L2 error below the original's (as reported, per size) at {len(below)} of "
-                     f"{len(per_latent)} sizes.")
-    not_conv = int((runs.converged != True).sum())  # noqa: E712
-    parts.append(f"{len(runs) - not_conv} of {len(runs)} runs meet the convergence rule.")
-    headline = " ".join(parts)
-    verdict = (f"primary: {'decided' if primary and primary['decided'] else 'undecided'}; "
-               f"BCE better {wins['BCE']}/{n}, MSE better {wins['MSE']}/{n}" if n else "no paired cells")
-    return table, headline, verdict

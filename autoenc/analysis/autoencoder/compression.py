@@ -119,9 +119,10 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
                 points[key] = pts
                 if i % 10 == 0 or i == len(todo):
                     progress(f"[report {ctx.spec.name}] rate-distortion: {i}/{len(todo)} codecs done")
-    ae: dict[tuple[int, int, str], dict[int, list[dict[str, float]]]] = defaultdict(dict)
+    # one curve per depth, latent size and arm (loss and every other factor that varies): never pooled
+    ae: dict[tuple[int, int, tuple[Any, ...]], dict[int, list[dict[str, float]]]] = defaultdict(dict)
     for r in data.records:
-        ae[(r.depth, r.latent, r.loss)][r.seed] = points[("run", str(r.run.path))]
+        ae[(r.depth, r.latent, r.arm)][r.seed] = points[("run", str(r.run.path))]
     pca = {k: points[("pca", k)] for k in data.latents}
     jpeg, webp, png = ([p for fmt_, q in pillow if fmt_ == fmt for p in points[(fmt_, q)]]
                        for fmt in ("JPEG", "WEBP", "PNG"))
@@ -147,6 +148,7 @@ def _psnr_at(points: list[dict[str, float]], rate: float, key: str = "bpp") -> f
 
 def _render(b: Any, data: Any, runs: pd.DataFrame, ae: dict, pca: dict, jpeg: list, webp: list, png: list,
             n_images: int, whole: bool) -> Section:
+    side = int(round(math.sqrt(data.n_pixels)))
     s = Section("Compression in bits")
     s.add_text(
         f"Every trained encoder becomes a codec (`autoenc.codec.LatentCodec`): its code is quantized with a uniform "
@@ -157,7 +159,7 @@ def _render(b: Any, data: Any, runs: pd.DataFrame, ae: dict, pca: dict, jpeg: li
         "rebuilds the image from those bytes alone (round trip tested). PCA codes go through the same pipeline "
         "(reconstructions clipped to [0, 1]). JPEG and WebP (Pillow, quality sweep) and PNG (lossless) code the "
         "same images as 8-bit grayscale; their rate is given for whole files and, separately, without container "
-        f"headers (on 28 × 28 images the headers dominate). All codecs code the same {n_images:,} test images "
+        f"headers (on {side} × {side} images the headers dominate). All codecs code the same {n_images:,} test images "
         f"({'the whole test split' if whole else 'a class-stratified subset of the test split'}); distortion is "
         "the mean per-image PSNR (dB, pixels in [0, 1]) and SSIM.")
     png_bpp = png[0]["bpp"] if png else math.nan
@@ -172,8 +174,10 @@ def _render(b: Any, data: Any, runs: pd.DataFrame, ae: dict, pca: dict, jpeg: li
     rows = []
     jpeg_curves = {"JPEG (file)": ([p["bpp"] for p in jpeg], [p["psnr"] for p in jpeg]),
                    "JPEG (payload)": ([p["payload_bpp"] for p in jpeg], [p["psnr"] for p in jpeg])}
-    for (depth, latent, loss), by_seed in sorted(ae.items(), key=lambda kv: (kv[0][0], -kv[0][1], kv[0][2])):
-        row: dict[str, Any] = {"depth": depth, "latent": latent, "loss": loss.upper(), "seeds": len(by_seed)}
+    for (depth, latent, arm), by_seed in sorted(ae.items(), key=lambda kv: (kv[0][0], -kv[0][1],
+                                                                            data.arms.index(kv[0][2]))):
+        row: dict[str, Any] = {"depth": depth, "latent": latent, data.arm_noun: data.arm_label(arm),
+                               "seeds": len(by_seed)}
         refs = {f"PCA k={latent}": ([p["bpp"] for p in pca.get(latent, [])], [p["psnr"] for p in pca.get(latent, [])]),
                 **jpeg_curves}
         for name, (rate_b, psnr_b) in refs.items():
@@ -210,37 +214,59 @@ def _render(b: Any, data: Any, runs: pd.DataFrame, ae: dict, pca: dict, jpeg: li
                               "point at that rate. The payload rows leave out the container headers (not "
                               "decodable alone), so they bound what JPEG/WebP could do with headers agreed in "
                               f"advance. PNG, lossless, needs {png_bpp:.2f} bpp."))
-    s.add_text(_loss_per_bit(ae))
+    for comparison in data.comparisons():
+        s.add_text(_level_per_bit(ae, data, comparison))
     return s
 
 
-def _loss_per_bit(ae: dict) -> str:
-    """The original's question per bit: BD-rate of BCE-trained vs MSE-trained, per cell and seed."""
+def _level_per_bit(ae: dict, data: Any, comparison: Any) -> str:
+    """The original's question per bit: BD-rate of level A vs level B of the compared factor (BCE- vs
+    MSE-trained in the main study), per cell (and other strata) and seed."""
+    from ..factors import hashable
+
+    a_name, b_name = comparison.labels
+    index = data.arm_factors.index(comparison.factor) if comparison.factor in data.arm_factors else None
     per_cell = []
-    for (depth, latent, loss), by_seed in ae.items():
-        if loss != "bce" or (depth, latent, "mse") not in ae:
+    for (depth, latent, arm), by_seed in ae.items():
+        if index is None or arm[index] != hashable(comparison.contrast.a):
             continue
-        other = ae[(depth, latent, "mse")]
+        twin = (depth, latent, arm[:index] + (hashable(comparison.contrast.b),) + arm[index + 1:])
+        if twin not in ae:
+            continue
+        other = ae[twin]
         values = [bd_rate([p["bpp"] for p in by_seed[seed]], [p["psnr"] for p in by_seed[seed]],
                           [p["bpp"] for p in other[seed]], [p["psnr"] for p in other[seed]])
                   for seed in sorted(by_seed.keys() & other.keys())]
         values = [v for v in values if math.isfinite(v)]
         if values:
             per_cell.append((depth, latent, values))
+    loss = comparison.factor == "loss"
     if not per_cell:
-        return "BCE vs MSE per bit: no cell has both losses with a shared PSNR range."
+        return (f"{a_name} vs {b_name} per bit: no cell has both "
+                + ("losses" if loss else f"{comparison.factor} values") + " with a shared PSNR range.")
     better = sum(1 for *_, v in per_cell if all(x < 0 for x in v))
     worse = sum(1 for *_, v in per_cell if all(x > 0 for x in v))
     mean_all = float(np.mean([np.mean(v) for *_, v in per_cell]))
     n_seeds = max(len(v) for *_, v in per_cell)
     seeds = "at every seed " if n_seeds > 1 else ""
     mixed = len(per_cell) - better - worse
-    return (f"**Does the loss that wins on MSE also win per bit?** BD-rate of the BCE-trained codec against the "
-            f"MSE-trained one (same depth, code size and seed): mean {mean_all:+.1f}% over {len(per_cell)} cells; "
-            f"BCE needs fewer bits {seeds}in {better} cells and more {seeds}in {worse}"
+    a_long, b_long = ((f"{a_name}-trained", f"{b_name}-trained") if loss else
+                      (f"{comparison.factor} {a_name}", f"{comparison.factor} {b_name}"))
+    same = "same depth, code size and seed" if len(comparison.strata) <= 2 else \
+        f"same depth, code size, {', '.join(comparison.strata[2:])} and seed"
+    return (f"**Does the {'loss' if loss else comparison.factor + ' value'} that wins on MSE also win per bit?** "
+            f"BD-rate of the {a_long} codec against the {b_long} one ({same}): mean {mean_all:+.1f}% over "
+            f"{len(per_cell)} cells; {a_name} needs fewer bits {seeds}in {better} cells and more {seeds}in {worse}"
             + (f"; the sign changes from seed to seed in {mixed}" if mixed else "")
             + ". Compare with the primary test on per-image MSE above: a codec's rate depends on how its codes "
               "spread, not only on how well it reconstructs, so the two need not agree.")
+
+
+def _style_words(data: Any, style: dict) -> str:
+    """``solid: MSE-trained, dashed: BCE-trained``: the line style of each arm, solid first."""
+    words = {"-": "solid", "--": "dashed", ":": "dotted", "-.": "dash-dotted"}
+    order = sorted(data.arms, key=lambda arm: list(words).index(style[arm]))
+    return ", ".join(f"{words[style[arm]]}: {data.arm_long(arm)}" for arm in order)
 
 
 def _figures(b: Any, data: Any, ae: dict, pca: dict, jpeg: list, webp: list) -> list[Any]:
@@ -249,19 +275,24 @@ def _figures(b: Any, data: Any, ae: dict, pca: dict, jpeg: list, webp: list) -> 
     latents = sorted({k for (_, k, _) in ae}, reverse=True)
     depths = sorted({d for (d, _, _) in ae})
     colours = {d: c for d, c in zip(depths, ("#1b9e77", "#d95f02", "#7570b3", "#e7298a"), strict=False)}
+    # one line style per arm (loss, and the values of any other factor that varies): the last arm solid
+    styles = ("-", "--", ":", "-.")
+    arms = data.arms
+    style = {arm: styles[(len(arms) - 1 - i) % len(styles)] for i, arm in enumerate(arms)}
     out = []
     for quality, label in (("psnr", "PSNR (dB)"), ("ssim", "SSIM")):
         fig = Figure(figsize=(2.9 * len(latents) + 2.4, 3.6), layout="constrained")
         axes = fig.subplots(1, len(latents), sharex=True, sharey=True, squeeze=False)[0]
         for ax, k in zip(axes, latents, strict=True):
-            for (depth, latent, loss), by_seed in sorted(ae.items()):
+            for (depth, latent, arm), by_seed in sorted(ae.items(), key=lambda kv: (kv[0][0], kv[0][1],
+                                                                                    arms.index(kv[0][2]))):
                 if latent != k:
                     continue
                 curves = [by_seed[s] for s in sorted(by_seed)]
                 x = np.mean([[p["bpp"] for p in c] for c in curves], axis=0)
                 ys = np.array([[p[quality] for p in c] for c in curves])
-                ax.plot(x, ys.mean(axis=0), color=colours[depth], ls="-" if loss == "mse" else "--", marker="o",
-                        ms=3, label=f"AE depth {depth}, {loss.upper()}")
+                ax.plot(x, ys.mean(axis=0), color=colours[depth], ls=style[arm], marker="o",
+                        ms=3, label=f"AE depth {depth}, {data.arm_label(arm)}")
                 if len(curves) > 1:
                     ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), color=colours[depth], alpha=0.15, lw=0)
             if k in pca:
@@ -281,7 +312,7 @@ def _figures(b: Any, data: Any, ae: dict, pca: dict, jpeg: list, webp: list) -> 
         fig.legend(handles, labels, loc="outside right upper", fontsize=8)
         out.append(b.fig(fig, f"rate-distortion-{quality}",
                          f"Rate-distortion ({label} against real bits per pixel) per code size: autoencoder codecs "
-                         "(colour: depth; solid: MSE-trained, dashed: BCE-trained; line: mean over seeds, band: "
+                         f"(colour: depth; {_style_words(data, style)}; line: mean over seeds, band: "
                          "range over seeds), PCA through the same codec, JPEG and WebP as whole files (solid) and "
                          "without headers (dotted)."))
     return out

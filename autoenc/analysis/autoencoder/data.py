@@ -12,19 +12,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...study.grid import canonical_json
+from ...study.grid import canonical_json, resolve
 from ...study.store import Run
 from ..context import Alert, FigureRef, ReportContext, Section
+from ..factors import STRUCTURAL, Design, design, hashable
+from ..seed_level import Comparison
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from ...stats import PairedResult
 
-LOSS_A, LOSS_B = "bce", "mse"  # d = A - B per image
+LOSS_A, LOSS_B = "bce", "mse"  # the main study's contrast: d = A - B per image
 ALTERNATIVE = "less"
-"""One-sided alternative fixed before any run was looked at: d = BCE - MSE < 0, i.e.
-"training with BCE gives lower per-image error", the direction the original study asked
+"""One-sided alternative fixed before any run was looked at: d = A - B < 0 (BCE - MSE in the main
+study), i.e. "level A gives lower per-image error", the direction the original study asked
 about. The two-sided test is always reported next to it."""
 ALPHA = 0.05
 EFFECT_WORDS = ((0.1, "negligible"), (0.3, "small"), (0.5, "medium"), (math.inf, "large"))
@@ -37,9 +39,13 @@ class RunRecord:
     run: Run
     depth: int
     latent: int
-    loss: str
+    loss: str  # the training loss (its floor, its curves)
     seed: int
     per_image: dict[str, np.ndarray]  # "mse", "bce": one value per test image
+    #: every factor of the design (depth, latent_size, loss and each other grid axis): the run's cell
+    factors: dict[str, Any] = field(default_factory=dict)
+    #: the run's values of StudyData.arm_factors: what, besides depth and latent size, it was trained with
+    arm: tuple[Any, ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -56,6 +62,62 @@ class StudyData:
     labels: np.ndarray
     n_pixels: int
     alerts: list[Alert] = field(default_factory=list)
+    design: Design | None = None
+    #: the factors besides depth and latent size that tell runs apart: the loss, then every other
+    #: grid axis that varies (one "arm" of the study per combination of their values)
+    arm_factors: tuple[str, ...] = ("loss",)
+
+    @property
+    def arms(self) -> list[tuple[Any, ...]]:
+        """The arms with runs: by loss name, then in grid order."""
+        def key(arm: tuple[Any, ...]) -> tuple[Any, ...]:
+            return tuple(str(v) if f == "loss" else self.design.order(f, v) if self.design else str(v)
+                         for f, v in zip(self.arm_factors, arm, strict=True))
+        return sorted({r.arm for r in self.records}, key=key)
+
+    def arm_label(self, arm: tuple[Any, ...]) -> str:
+        """``BCE``, or ``BCE, activation tanh`` when other factors vary."""
+        return ", ".join(str(v).upper() if f == "loss" else f"{f.replace('_', ' ')} {_show(v)}"
+                         for f, v in zip(self.arm_factors, arm, strict=True))
+
+    def arm_long(self, arm: tuple[Any, ...]) -> str:
+        """``BCE-trained``, or ``BCE-trained, activation tanh``."""
+        return ", ".join(f"{str(v).upper()}-trained" if f == "loss" else f"{f.replace('_', ' ')} {_show(v)}"
+                         for f, v in zip(self.arm_factors, arm, strict=True))
+
+    @property
+    def arm_noun(self) -> str:
+        """What an arm is, in a column title: ``loss`` when only the loss tells them apart."""
+        return "loss" if self.arm_factors == ("loss",) else "setting"
+
+    @property
+    def extra_strata(self) -> list[str]:
+        """Factors besides depth and latent size that stay fixed inside a comparison (the arms' factors
+        that vary, except the compared one)."""
+        compared = self.design.compared if self.design else "loss"
+        varying = set(self.design.varying) if self.design else set()
+        return [f for f in self.arm_factors if f != compared and f in varying]
+
+    def comparisons(self) -> list[Comparison]:
+        """One per contrast of the compared factor, stratified by depth, latent size and every other
+        factor that varies (:mod:`autoenc.analysis.factors`)."""
+        d = self.design
+        if d is None or d.compared is None:
+            return []
+        strata = ("depth", "latent_size", *self.extra_strata)
+        return [Comparison(d.compared, c, strata, (d.label(c.a), d.label(c.b))) for c in d.contrasts]
+
+    def stratum_label(self, stratum: dict[str, Any]) -> str:
+        """``depth 1, k=64`` (and ``, activation tanh`` for the other strata)."""
+        parts = [f"depth {stratum.get('depth')}", f"k={stratum.get('latent_size')}"]
+        parts += [f"{k.replace('_', ' ')} {_show(v)}" for k, v in stratum.items() if k not in STRUCTURAL]
+        return ", ".join(parts)
+
+    def run_label(self, r: Any) -> str:
+        """A run in an alert: every factor and the seed (``depth=1, latent_size=64, loss=bce, seed=0``)."""
+        values = {"depth": r.depth, "latent_size": r.latent_size, "loss": r.loss,
+                  **{f: getattr(r, f) for f in self.arm_factors if f != "loss"}}
+        return ", ".join(f"{k}={_show(v)}" for k, v in values.items()) + f", seed={r.seed}"
 
     @property
     def depths(self) -> list[int]:
@@ -69,20 +131,47 @@ class StudyData:
     def losses(self) -> list[str]:
         return sorted({r.loss for r in self.records})
 
+    def stratum_frame_columns(self) -> list[str]:
+        """Table columns of a stratum: depth, latent, then the other strata."""
+        return ["depth", "latent", *self.extra_strata]
+
     @property
     def cells(self) -> list[tuple[int, int]]:
         return sorted({(r.depth, r.latent) for r in self.records}, key=lambda c: (c[0], -c[1]))
 
-    def select(self, depth: int | None = None, latent: int | None = None, loss: str | None = None) -> list[RunRecord]:
+    def select(self, depth: int | None = None, latent: int | None = None, arm: tuple[Any, ...] | None = None,
+               **factors: Any) -> list[RunRecord]:
+        """Runs of a depth, latent size, arm and any other factor values, in reading order."""
+        want = {k: hashable(v) for k, v in factors.items()}
         return sorted((r for r in self.records if (depth is None or r.depth == depth)
-                       and (latent is None or r.latent == latent) and (loss is None or r.loss == loss)),
-                      key=lambda r: (r.depth, -r.latent, r.loss, r.seed))
+                       and (latent is None or r.latent == latent) and (arm is None or r.arm == arm)
+                       and all(hashable(r.factors.get(k)) == v for k, v in want.items())),
+                      key=lambda r: (r.depth, -r.latent, self.arms.index(r.arm), r.seed))
+
+    def pairs(self, comparison: Comparison) -> dict[tuple[Any, ...], dict[int, tuple[RunRecord, RunRecord]]]:
+        """Per stratum of ``comparison`` (in its reading order): seed -> (run at level A, run at level B)."""
+        a_level, b_level = hashable(comparison.contrast.a), hashable(comparison.contrast.b)
+        sides: dict[tuple[Any, ...], tuple[dict[int, RunRecord], dict[int, RunRecord]]] = {}
+        for r in self.records:
+            level = hashable(r.factors.get(comparison.factor))
+            if level not in (a_level, b_level):
+                continue
+            stratum = tuple(hashable(r.factors.get(k)) for k in comparison.strata)
+            sides.setdefault(stratum, ({}, {}))[0 if level == a_level else 1][r.seed] = r
+        return {k: {s: (a[s], b[s]) for s in sorted(a.keys() & b.keys())}
+                for k, (a, b) in sorted(sides.items(), key=lambda kv: comparison.sort_key(kv[0]))}
 
     def seed_mean(self, runs: list[RunRecord], metric: str) -> np.ndarray:
         return np.mean([r.per_image[metric] for r in runs], axis=0)
 
 
+def _show(value: Any) -> str:
+    return "-".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
 def _collect(ctx: ReportContext) -> StudyData:
+    the_design = design(ctx.spec)
+    arm_factors = ("loss", *[f for f in the_design.varying if f not in (*STRUCTURAL, "loss")])
     records: list[RunRecord] = []
     alerts: list[Alert] = []
     labels: np.ndarray | None = None
@@ -104,15 +193,31 @@ def _collect(ctx: ReportContext) -> StudyData:
         m = run.metrics
         if not n_pixels and m.get("test_mse_mean"):
             n_pixels = int(round(m["test_sse_mean"] / m["test_mse_mean"]))
+        resolved = resolve(cfg)
+        factors = {"depth": int(cfg.model["depth"]), "latent_size": int(cfg.model["latent_size"]),
+                   "loss": str(cfg.train["loss"])}
+        for key in the_design.factors:  # every grid axis: its value as the run was trained
+            if key not in factors:
+                factors[key] = run.params.get(key, next((getattr(resolved, sec).get(key) for sec in
+                                                         ("model", "train", "data") if key in getattr(resolved, sec)),
+                                                        None))
         records.append(RunRecord(
-            run, depth=int(cfg.model["depth"]), latent=int(cfg.model["latent_size"]),
-            loss=str(cfg.train["loss"]), seed=int(cfg.seed),
+            run, depth=factors["depth"], latent=factors["latent_size"],
+            loss=factors["loss"], seed=int(cfg.seed),
             per_image={"mse": np.asarray(arrays["test_mse"], np.float64),
                        "bce": np.asarray(arrays["test_bce"], np.float64)},
+            factors=factors, arm=tuple(hashable(factors[f]) for f in arm_factors),
         ))
     if skipped:
         alerts.append(Alert("warning", f"{len(skipped)} done runs left out", "", skipped))
-    return StudyData(records, labels if labels is not None else np.zeros(0, int), n_pixels or 784, alerts)
+    if not n_pixels and records:  # runs without the two means: the pixels of one test image
+        try:
+            n_pixels = int(np.prod(np.shape(ctx.load_split("test")[0])[1:]))
+        except Exception as e:  # noqa: BLE001  (no data here: SSE and L2 columns cannot be scaled)
+            alerts.append(Alert("warning", "pixels per image unknown", f"SSE and L2 are per-pixel values ({e})"))
+            n_pixels = 1
+    return StudyData(records, labels if labels is not None else np.zeros(0, int), n_pixels, alerts,
+                     design=the_design, arm_factors=arm_factors)
 
 
 def _effect_word(rb: float) -> str:
@@ -121,27 +226,38 @@ def _effect_word(rb: float) -> str:
     return next(word for limit, word in EFFECT_WORDS if abs(rb) < limit)
 
 
-def _per_seed_comparisons(data: StudyData, metric: str) -> tuple[dict[tuple[int, int], dict[int, PairedResult]],
-                                                                   list[str]]:
-    """Per cell and seed: the per-image paired description of seed s BCE-trained vs seed s
-    MSE-trained (Wilcoxon, rank-biserial, r, share of wins). Seeds are the replicates; these
+def _per_seed_comparisons(data: StudyData, metric: str, comparison: Comparison
+                          ) -> tuple[dict[tuple[Any, ...], dict[int, PairedResult]], list[str]]:
+    """Per stratum and seed: the per-image paired description of seed s at level A vs seed s at
+    level B (Wilcoxon, rank-biserial, r, share of wins). Seeds are the replicates; these
     describe one pair of runs each and are never pooled over seeds."""
     from ...stats import paired_comparison
 
-    out: dict[tuple[int, int], dict[int, PairedResult]] = {}
+    out: dict[tuple[Any, ...], dict[int, PairedResult]] = {}
     skipped: list[str] = []
-    for depth, latent in data.cells:
-        a_runs = {r.seed: r for r in data.select(depth, latent, LOSS_A)}
-        b_runs = {r.seed: r for r in data.select(depth, latent, LOSS_B)}
-        common = sorted(a_runs.keys() & b_runs.keys())
-        if not common:
-            have = [loss.upper() for loss, runs in ((LOSS_A, a_runs), (LOSS_B, b_runs)) if runs]
-            what = f"only {have[0]}-trained runs" if len(have) == 1 else "no seed done with both losses"
-            skipped.append(f"depth {depth}, latent {latent}: {what}; not compared")
+    a_name, b_name = comparison.labels
+    for stratum, pairs in data.pairs(comparison).items():
+        if not pairs:
+            have = {r.factors.get(comparison.factor) for r in data.records
+                    if tuple(hashable(r.factors.get(k)) for k in comparison.strata) == stratum}
+            names = [n for n, level in ((a_name, comparison.contrast.a), (b_name, comparison.contrast.b))
+                     if hashable(level) in {hashable(h) for h in have}]
+            what = (f"only {names[0]}-trained runs" if comparison.factor == "loss" else f"only {names[0]} runs") \
+                if len(names) == 1 else ("no seed done with both losses" if comparison.factor == "loss"
+                                         else f"no seed done with both {comparison.factor} values")
+            skipped.append(f"{_stratum_words(dict(zip(comparison.strata, stratum, strict=True)))}: {what}; "
+                           "not compared")
             continue
-        out[(depth, latent)] = {s: paired_comparison(a_runs[s].per_image[metric], b_runs[s].per_image[metric],
-                                                     alternative=ALTERNATIVE, n_boot=N_BOOT_SEED) for s in common}
+        out[stratum] = {s: paired_comparison(a.per_image[metric], b.per_image[metric], alternative=ALTERNATIVE,
+                                             n_boot=N_BOOT_SEED) for s, (a, b) in pairs.items()}
     return out, skipped
+
+
+def _stratum_words(stratum: dict[str, Any]) -> str:
+    """``depth 1, latent 64`` (and ``, activation tanh``): a stratum in an alert."""
+    parts = [f"depth {stratum.get('depth')}", f"latent {stratum.get('latent_size')}"]
+    parts += [f"{k.replace('_', ' ')} {_show(v)}" for k, v in stratum.items() if k not in STRUCTURAL]
+    return ", ".join(parts)
 
 
 def _data_key(ctx: ReportContext, n_test: int) -> str:
@@ -214,8 +330,8 @@ def bce_floor(r: RunRecord, loaded: _Data, cache: dict[int, tuple[float, float]]
     return cache[n_val]
 
 
-def _model_run(data: StudyData, depth: int, latent: int, loss: str) -> RunRecord | None:
-    runs = data.select(depth, latent, loss)
+def _model_run(data: StudyData, depth: int, latent: int, arm: tuple[Any, ...]) -> RunRecord | None:
+    runs = data.select(depth, latent, arm)
     return min(runs, key=lambda r: r.seed) if runs else None
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+from ..factors import hashable
 from .data import (
     RunRecord,
     StudyData,
@@ -36,9 +37,11 @@ PROBES_KEY = "probes-v1"
 
 
 def learning_curve_grid(histories: dict[tuple[str, int], list[tuple[int, int, pd.DataFrame]]],
-                        latents: list[int]) -> Figure:
-    """Train (solid) and validation (dashed) loss per epoch: one panel per (loss, depth),
-    one colour per latent size, one thin line per seed (log scale).
+                        latents: list[int], titles: dict[str, str] | None = None,
+                        order: list[str] | None = None) -> Figure:
+    """Train (solid) and validation (dashed) loss per epoch: one panel per (arm, depth), an arm
+    being a training loss (and the values of any other factor that varies: ``titles`` names each,
+    ``order`` lists them), one colour per latent size, one thin line per seed (log scale).
 
     Written here rather than in :mod:`autoenc.viz` because :func:`autoenc.viz.learning_curves`
     draws one axes with one colour per run, too crowded for a 90-run grid.
@@ -48,7 +51,8 @@ def learning_curve_grid(histories: dict[tuple[str, int], list[tuple[int, int, pd
 
     from ...viz import new_figure
 
-    losses = sorted({k[0] for k in histories})
+    losses = order or sorted({k[0] for k in histories})
+    titles = titles or {}
     depths = sorted({k[1] for k in histories})
     fig = new_figure(3.3 * len(depths) + 1.6, 2.5 * len(losses) + 0.4)
     axes = fig.subplots(len(losses), len(depths), squeeze=False, sharey="row")
@@ -57,17 +61,19 @@ def learning_curve_grid(histories: dict[tuple[str, int], list[tuple[int, int, pd
     for i, loss in enumerate(losses):
         for j, depth in enumerate(depths):
             ax = axes[i, j]
-            for latent, _seed, h in histories.get((loss, depth), []):
+            for latent, _seed, h, *_ in histories.get((loss, depth), []):
                 ax.plot(h["epoch"], h["train_loss"], color=color[latent], lw=1, alpha=0.85)
                 if "val_loss" in h and h["val_loss"].notna().any():
                     ax.plot(h["epoch"], h["val_loss"], color=color[latent], lw=1, ls="--", alpha=0.85)
             ax.set_yscale("log")
             ax.grid(alpha=0.3, which="both")
-            ax.set_title(f"{loss.upper()}-trained, depth {depth}", fontsize=9)
+            ax.set_title(f"{titles.get(loss, loss.upper() + '-trained')}, depth {depth}", fontsize=9)
             if i == len(losses) - 1:
                 ax.set_xlabel("epoch")
             if j == 0:
-                ax.set_ylabel("BCE above its floor" if loss == "bce" else f"{loss.upper()} loss")
+                trained = {h[3] for d in depths for h in histories.get((loss, d), []) if len(h) > 3}
+                name = next(iter(trained)) if len(trained) == 1 else loss
+                ax.set_ylabel("BCE above its floor" if name == "bce" else f"{name.upper()} loss")
     handles = [Line2D([], [], color=color[k], label=f"k={k}") for k in latents]
     handles += [Line2D([], [], color="0.3", label="train"), Line2D([], [], color="0.3", ls="--", label="validation")]
     fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
@@ -75,7 +81,7 @@ def learning_curve_grid(histories: dict[tuple[str, int], list[tuple[int, int, pd
 
 
 def _section_curves(b: _Builder, data: StudyData) -> Section:
-    histories: dict[tuple[str, int], list[tuple[int, int, Any]]] = defaultdict(list)
+    histories: dict[tuple[str, int], list[tuple[Any, ...]]] = defaultdict(list)
     floors: dict[int, tuple[float, float]] = {}
     shown: set[float] = set()
     for r in data.records:
@@ -88,15 +94,19 @@ def _section_curves(b: _Builder, data: StudyData) -> Section:
             h = h.assign(train_loss=h["train_loss"] - train_floor,
                          **({"val_loss": h["val_loss"] - val_floor} if "val_loss" in h else {}))
             shown.add(round(val_floor, 3))
-        histories[(r.loss, r.depth)].append((r.latent, r.seed, h))
+        histories[(data.arm_label(r.arm), r.depth)].append((r.latent, r.seed, h, r.loss))
     s = Section("Learning curves")
     if not histories:
         return s.add_text("No history.csv found in the runs.")
     floor_text = (f" BCE is drawn above its floor, the images' own entropy (about {', '.join(map(str, sorted(shown)))} "
                   "per pixel), which no reconstruction can go below: on the raw loss every BCE curve looks flat."
                   if shown else "")
-    s.add_figure(b.fig(learning_curve_grid(histories, data.latents), "learning-curves",
-                       "Training loss (solid) and validation loss (dashed) per epoch; one panel per training loss "
+    several = data.arm_factors != ("loss",)
+    titles = {data.arm_label(arm): data.arm_long(arm) for arm in data.arms} if several else None
+    order = [data.arm_label(arm) for arm in data.arms] if several else None
+    panels = f"training {data.arm_noun}" if several else "training loss"
+    s.add_figure(b.fig(learning_curve_grid(histories, data.latents, titles, order), "learning-curves",
+                       f"Training loss (solid) and validation loss (dashed) per epoch; one panel per {panels} "
                        "and depth, one colour per latent size, one line per seed." + floor_text + " Runs that do "
                        "not meet the convergence rule are listed in the alerts."))
     return s
@@ -110,8 +120,9 @@ def _section_reconstructions(b: _Builder, data: StudyData, depth: int) -> Sectio
     picks = {"test": (X_test, np.array([np.flatnonzero(y_test == c)[0] for c in classes])),
              "train": (X_train, np.array([np.flatnonzero(y_train == c)[0] for c in classes]))}
     s = Section("Reconstructions", paragraphs=[
-        f"Depth {depth}, lowest seed of each loss. Fixed examples: the first image of each class in the test split "
-        "(top block) and in the train split (bottom block). Per block: the original, then for each training loss "
+        f"Depth {depth}, lowest seed of each {data.arm_noun}. Fixed examples: the first image of each class in the "
+        "test split (top block) and in the train split (bottom block). Per block: the original, then for each training "
+        f"{data.arm_noun} "
         "the code drawn as an image (reshaped to the most square rectangle, enlarged, one colour scale per row) "
         "and the reconstruction."])
     for latent in data.latents:
@@ -119,15 +130,15 @@ def _section_reconstructions(b: _Builder, data: StudyData, depth: int) -> Sectio
         used = []
         for split, (X, idx) in picks.items():
             rows.append((f"{split}: original", X[idx], "image"))
-            for loss in data.losses:
-                run = _model_run(data, depth, latent, loss)
+            for arm in data.arms:
+                run = _model_run(data, depth, latent, arm)
                 if run is None:
                     continue
                 codes, recon = _encode(run, X[idx])
-                rows.append((f"code ({loss.upper()})", codes, "code"))
-                rows.append((f"reconstruction ({loss.upper()})", recon, "image"))
+                rows.append((f"code ({data.arm_label(arm)})", codes, "code"))
+                rows.append((f"reconstruction ({data.arm_label(arm)})", recon, "image"))
                 if split == "test":
-                    used.append(f"{loss.upper()}: run {run.run_id}, seed {run.seed}")
+                    used.append(f"{data.arm_label(arm)}: run {run.run_id}, seed {run.seed}")
         fig = reconstruction_mosaic(rows, [names[int(c)] for c in classes],
                                     title=f"depth {depth}, latent size {latent}")
         s.add_figure(b.fig(fig, f"reconstructions-k{latent}", f"Latent size {latent} ({'; '.join(used)}).", dpi=90))
@@ -201,8 +212,9 @@ def _tsne_choice(data: StudyData, runs: pd.DataFrame, depth: int, n_models: int,
     for latent in order[:n_models]:
         sel = runs[(runs.depth == depth) & (runs.latent_size == latent)]
         column = "val_mse_mean" if np.isfinite(sel["val_mse_mean"].to_numpy(float)).all() else "mse_mean"
-        best_loss = sel.groupby("loss")[column].mean().idxmin()
-        run = _model_run(data, depth, latent, str(best_loss))
+        arm_of = sel[list(data.arm_factors)].apply(lambda row: tuple(hashable(v) for v in row), axis=1)
+        best_arm = sel.groupby(arm_of)[column].mean().idxmin()
+        run = _model_run(data, depth, latent, best_arm)
         if run is not None:
             chosen.append(run)
     return chosen
@@ -218,6 +230,7 @@ def _section_tsne(b: _Builder, data: StudyData, runs: pd.DataFrame, depth: int) 
     n_train = opts.tsne_train or (1000 if small else 2000)
     n_test = opts.tsne_test or (500 if small else 1000)
     n_models = opts.tsne_models if opts.tsne_models is not None else (1 if small else 2)
+    preferred = list(b.ctx.spec.extra.get("tsne_latent_sizes", [64, 16]))
     s = Section("t-SNE maps")
     if n_models <= 0:
         return s.add_text("t-SNE maps skipped (tsne_models = 0).")
@@ -231,10 +244,10 @@ def _section_tsne(b: _Builder, data: StudyData, runs: pd.DataFrame, depth: int) 
         f"initialisation, seed 0); {len(te):,} stratified test images are placed into each train map with "
         "`transform`, so train and test panels of a column share coordinates. Captions: trustworthiness (k = 10, on "
         "≤ 3,000 points) and kNN accuracy (k = 10; train panels: 5-fold CV in the map; test panels: classifier fit "
-        "on the train map). Chosen models: best depth, the latent sizes 64 and 16 when present, the better loss of "
-        "the cell, lowest seed.")
+        f"on the train map). Chosen models: best depth, the latent sizes {' and '.join(map(str, preferred))} when "
+        f"present, the better {data.arm_noun} of the cell, lowest seed.")
     base = _tsne_cached(b.ctx, f"orig|{data_key}|{subset_key}", X_train[tr], X_test[te])
-    for run in _tsne_choice(data, runs, depth, n_models, list(b.ctx.spec.extra.get("tsne_latent_sizes", [64, 16]))):
+    for run in _tsne_choice(data, runs, depth, n_models, preferred):
         codes_tr, recon_tr = _encode(run, X_train[tr])
         codes_te, recon_te = _encode(run, X_test[te])
         code_map = _tsne_cached(b.ctx, f"codes|{_model_key(run)}|{subset_key}", codes_tr, codes_te)
@@ -255,11 +268,11 @@ def _section_tsne(b: _Builder, data: StudyData, runs: pd.DataFrame, depth: int) 
                     embeddings[key], labels[key] = emb_te, y_test[te]
                 captions[key] = f"trustworthiness {q['trustworthiness']:.3f} · kNN acc. {q['knn_accuracy']:.3f}"
         fig = tsne_panels(embeddings, labels, names, captions,
-                          title=f"depth {run.depth}, k={run.latent}, {run.loss.upper()}-trained, seed {run.seed}")
-        s.add_figure(b.fig(fig, f"tsne-k{run.latent}-{run.loss}",
+                          title=f"depth {run.depth}, k={run.latent}, {data.arm_long(run.arm)}, seed {run.seed}")
+        s.add_figure(b.fig(fig, f"tsne-k{run.latent}-" + "-".join(map(str, run.arm)),
                            f"t-SNE of originals, codes and reconstructions (top: train subset, bottom: test points "
-                           f"placed in the train maps); depth {run.depth}, k = {run.latent}, {run.loss.upper()}-"
-                           f"trained, run {run.run_id}.", dpi=90))
+                           f"placed in the train maps); depth {run.depth}, k = {run.latent}, {data.arm_long(run.arm)}"
+                           f", run {run.run_id}.", dpi=90))
     return s
 
 
@@ -293,9 +306,9 @@ def _section_probes(b: _Builder, data: StudyData) -> Section:
         if latent <= min(X_train.shape):
             row["PCA codes"] = probe(f"pca{latent}", lambda k=latent: pca_features(k))
         for depth in data.depths:
-            for loss in data.losses:
-                run = _model_run(data, depth, latent, loss)
-                row[f"AE depth {depth}, {loss.upper()}"] = (
+            for arm in data.arms:
+                run = _model_run(data, depth, latent, arm)
+                row[f"AE depth {depth}, {data.arm_label(arm)}"] = (
                     probe(f"model-{_model_key(run)}", lambda r=run: (_encode(r, Xs)[0], _encode(r, X_test)[0]))
                     if run is not None else math.nan)
         row["raw pixels"] = raw
@@ -315,6 +328,6 @@ def _section_probes(b: _Builder, data: StudyData) -> Section:
         f"{opts.probe_max_iter} iterations) fitted on a fixed stratified subset of {len(idx):,} train images and "
         f"scored on all {len(X_test):,} test images. It measures how much class information each code keeps, "
         f"linearly, against the raw pixels ({X_train.shape[1]} features) and PCA codes of the same size (PCA fitted "
-        f"on the whole train split). Autoencoders: every depth and loss, lowest seed.",
+        f"on the whole train split). Autoencoders: every depth and {data.arm_noun}, lowest seed.",
         "; ".join(verdicts) + "." if verdicts else ""],
         tables=[Table(rows, title="Test accuracy of a logistic-regression probe", formats=fmt)])

@@ -1,5 +1,6 @@
 """Report sections of the compression study that treat training seeds as the replicates:
-the primary BCE-vs-MSE test, per-cell seed-level verdicts with power lines, per-image
+the primary test of the compared factor (BCE vs MSE in the main study), per-cell seed-level
+verdicts with power lines, per-image
 descriptions per seed, convergence, and the short-budget vs converged comparison.
 
 The numbers come from :mod:`autoenc.analysis.seed_level`; this module only lays them out.
@@ -13,68 +14,110 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..context import Section, Table, format_p
-from ..seed_level import ALPHA, CellVerdict, budget_comparison, cell_verdicts, primary_test
+from ..seed_level import ALPHA, DEFAULT, CellVerdict, Comparison, budget_comparison, cell_verdicts, primary_test
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ...stats import PairedResult
 
-__all__ = ["CONVERGENCE_TEXT", "section_budget", "section_convergence", "section_seed_level", "seed_results"]
+__all__ = ["CONVERGENCE_TEXT", "convergence_text", "section_budget", "section_convergence", "section_seed_level",
+           "seed_results"]
 
 CONVERGENCE_TEXT = (
     "Convergence rule (the same for every task, docs/convergence.md): a run converged when the best validation "
     "loss of its last 5 epochs improves on the best before them by less than 0.5% (relative), or early stopping "
     "fired; a run with a non-finite loss or 5 epochs or fewer never counts as converged. The improvement is "
     "measured on the loss above its floor, the least value any reconstruction can reach: 0 for MSE, the images' "
-    "own entropy for BCE (about 0.242 per pixel on the validation images). This report recomputes the rule "
+    "own entropy for BCE{floor}. This report recomputes the rule "
     "from every run's history; runs trained before 2026-12-03 recorded a flag measured on the raw BCE, which "
     "called BCE runs converged that were not.")
 
 
-def seed_results(runs: pd.DataFrame, n_resamples: int = 100_000, n_boot: int = 10_000
-                 ) -> tuple[dict[str, Any] | None, list[CellVerdict]]:
+def convergence_text(bce_floors: list[float]) -> str:
+    """The rule in words, with the BCE floors of the runs' validation images (from the store)."""
+    shown = sorted({round(f, 3) for f in bce_floors if math.isfinite(f)})
+    floor = f" (about {', '.join(map(str, shown))} per pixel on the validation images)" if shown else ""
+    return CONVERGENCE_TEXT.format(floor=floor)
+
+
+def seed_results(runs: pd.DataFrame, n_resamples: int = 100_000, n_boot: int = 10_000,
+                 comparison: Comparison = DEFAULT) -> tuple[dict[str, Any] | None, list[CellVerdict]]:
     """The primary test and the per-cell seed-level verdicts on per-image test MSE."""
-    return primary_test(runs, n_resamples=n_resamples, n_boot=n_boot), cell_verdicts(runs)
+    return (primary_test(runs, n_resamples=n_resamples, n_boot=n_boot, comparison=comparison),
+            cell_verdicts(runs, comparison=comparison))
 
 
-def _primary_text(primary: dict[str, Any] | None) -> str:
+def _words(comparison: Comparison) -> dict[str, str]:
+    """The levels in sentences: ``BCE-trained`` for losses, ``activation tanh`` for another factor."""
+    a, b = comparison.labels
+    if comparison.factor == "loss":
+        return {"A": f"{a}-trained", "B": f"{b}-trained", "both": f"{a}- and {b}-trained autoencoders",
+                "instead": f"training with {a} instead of {b}", "with_A": f"{a}-trained autoencoders",
+                "with_B": f"{b}-trained ones", "cell": "(depth, latent) cell"}
+    name = comparison.factor.replace("_", " ")
+    strata = ", ".join(["depth", "latent", *[k.replace("_", " ") for k in comparison.strata[2:]]])
+    return {"A": f"{name} {a}", "B": f"{name} {b}", "both": f"autoencoders with {name} {a} and {b}",
+            "instead": f"{name} {a} instead of {b}", "with_A": f"autoencoders with {name} {a}",
+            "with_B": f"those with {b}", "cell": f"({strata}) cell"}
+
+
+def _primary_text(primary: dict[str, Any] | None, comparison: Comparison = DEFAULT) -> str:
+    w = _words(comparison)
+    a, b = comparison.labels
     if primary is None:
-        return "No cell has both BCE- and MSE-trained runs with a common seed: the primary test cannot run yet."
+        if comparison.factor == "loss":
+            return f"No cell has both {a}- and {b}-trained runs with a common seed: the primary test cannot run yet."
+        return (f"No cell has runs with both {comparison.factor} {a} and {b} with a common seed: the primary test "
+                "cannot run yet.")
     est, lo, hi = (100 * primary[k] for k in ("estimate", "ci_low", "ci_high"))
     if primary["decided"]:
         word = "lower" if primary["estimate"] < 0 else "higher"
-        outcome = (f"BCE-trained autoencoders have {word} mean test MSE than MSE-trained ones: "
+        outcome = (f"{w['with_A']} have {word} mean test MSE than {w['with_B']}: "
                    f"{est:+.2f}% on average over the {primary['n_cells']} cells (95% t CI {lo:+.2f}% to {hi:+.2f}%)")
     else:
-        outcome = (f"no difference between BCE- and MSE-trained autoencoders can be claimed: {est:+.2f}% "
+        outcome = (f"no difference between {w['both']} can be claimed: {est:+.2f}% "
                    f"(95% t CI {lo:+.2f}% to {hi:+.2f}%)")
+    holm = (f"; Holm-adjusted over the {comparison.factor} contrasts: p = {format_p(primary['holm_p'])}"
+            if "holm_p" in primary else "")
     return (f"**Primary result:** {outcome}; sign-flip permutation p = {format_p(primary['p_two_sided'])} "
-            f"(two-sided; {primary['n_pairs']} (cell, seed) pairs, seeds {', '.join(map(str, primary['seeds']))}).")
+            f"(two-sided; {primary['n_pairs']} (cell, seed) pairs, seeds {', '.join(map(str, primary['seeds']))})"
+            f"{holm}.")
+
+
+def _columns(c: CellVerdict) -> dict[str, Any]:
+    """A stratum as table columns: depth, latent, then the other strata."""
+    return {"depth": c.depth, "latent": c.latent,
+            **{k: ("-".join(map(str, v)) if isinstance(v, list | tuple) else v) for k, v in c.stratum.items()
+               if k not in ("depth", "latent_size")}}
 
 
 def section_seed_level(b: Any, primary: dict[str, Any] | None, cells: list[CellVerdict],
-                       per_seed: dict[tuple[int, int], dict[int, PairedResult]]) -> Section:
+                       per_seed: dict[tuple[Any, ...], dict[int, PairedResult]],
+                       comparison: Comparison = DEFAULT, data: Any = None) -> Section:
     """The primary test, the per-cell verdicts and the per-seed per-image descriptions."""
     import pandas as pd
 
     from ...viz import forest_plot
 
-    s = Section("BCE-trained vs MSE-trained: seeds as the replicates")
+    w = _words(comparison)
+    a, bb = comparison.labels
+    s = Section(f"{w['A']} vs {w['B']}: seeds as the replicates")
     s.add_text(
-        "Stated before the converged study was run. **Primary question:** does training with BCE instead of MSE "
-        "change the mean per-image test MSE? Per (depth, latent) cell and seed s, r = (mean test MSE of the "
-        "BCE-trained model − that of the MSE-trained model) / the MSE-trained model's, seed s against seed s "
-        "(same initialisation and data order); negative r favours BCE. Estimate: the mean over cells of each "
+        ("Stated before the converged study was run. " if comparison.factor == "loss" else "")
+        + f"**Primary question:** does {w['instead']} "
+        f"change the mean per-image test MSE? Per {w['cell']} and seed s, r = (mean test MSE of the "
+        f"{w['A']} model − that of the {w['B']} model) / the {w['B']} model's, seed s against seed s "
+        f"(same initialisation and data order); negative r favours {a}. Estimate: the mean over cells of each "
         "cell's mean r, with a stratified t 95% CI (within-cell variance over seeds, Welch-Satterthwaite degrees "
         "of freedom; the stratified percentile bootstrap is too narrow with few seeds and is printed beside it); "
         f"test: sign flips of all (cell, seed) pairs, two-sided, α = {ALPHA} (exact when every pair agrees in sign "
         "or when the pairs are few enough to enumerate). Test images are not replicates: they only describe "
         "a difference inside one pair of runs.")
-    s.add_text(_primary_text(primary))
+    s.add_text(_primary_text(primary, comparison))
     if primary is not None:
-        s.add_note(f"Permutation: {primary['method']}; one-sided p (BCE better) = {format_p(primary['p_less'])}, "
-                   f"(MSE better) = {format_p(primary['p_greater'])}. Stratified percentile bootstrap 95% interval "
+        s.add_note(f"Permutation: {primary['method']}; one-sided p ({a} better) = {format_p(primary['p_less'])}, "
+                   f"({bb} better) = {format_p(primary['p_greater'])}. Stratified percentile bootstrap 95% interval "
                    f"for comparison: {100 * primary['boot_ci_low']:+.2f}% to {100 * primary['boot_ci_high']:+.2f}%.")
     if not cells:
         return s
@@ -90,10 +133,10 @@ def section_seed_level(b: Any, primary: dict[str, Any] | None, cells: list[CellV
     rows = []
     for c in cells:
         t = c.test
-        desc = per_seed.get((c.depth, c.latent), {})
+        desc = per_seed.get(tuple(c.stratum.values()), {})
         rb = [p.rank_biserial for p in desc.values()]
         rows.append({
-            "depth": c.depth, "latent": c.latent, "seeds": c.n,
+            **_columns(c), "seeds": c.n,
             "mean r": f"{100 * t['mean']:+.2f}%",
             "95% CI (t, over seeds)": (f"{100 * t['ci_low']:+.2f}% to {100 * t['ci_high']:+.2f}%"
                                        if math.isfinite(t["ci_low"]) else "–"),
@@ -105,71 +148,82 @@ def section_seed_level(b: Any, primary: dict[str, Any] | None, cells: list[CellV
                                                          if rb else "–"),
             "verdict": c.verdict(),
         })
-    s.add_table(Table(rows, title="Per cell: BCE vs MSE on mean test MSE, seeds as replicates",
-                      caption="r = relative difference of mean test MSE, BCE-trained − MSE-trained, seed against "
-                              "seed (negative favours BCE). Rank-biserial: per-image description inside each seed "
-                              "(−1: BCE better on every image), median and range over seeds."))
-    frame = pd.DataFrame([{"label": f"depth {c.depth}, k={c.latent}", "mean_r": 100 * c.test["mean"],
+    s.add_table(Table(rows, title=f"Per cell: {a} vs {bb} on mean test MSE, seeds as replicates",
+                      caption=f"r = relative difference of mean test MSE, {w['A']} − {w['B']}, seed against "
+                              f"seed (negative favours {a}). Rank-biserial: per-image description inside each seed "
+                              f"(−1: {a} better on every image), median and range over seeds."))
+    frame = pd.DataFrame([{"label": data.stratum_label(c.stratum) if data is not None else
+                           f"depth {c.depth}, k={c.latent}", "mean_r": 100 * c.test["mean"],
                            "ci_low": 100 * c.test["ci_low"], "ci_high": 100 * c.test["ci_high"]}
                           for c in cells if math.isfinite(c.test["ci_low"])])
     if len(frame):
         s.add_figure(b.fig(forest_plot(frame, estimate="mean_r", low="ci_low", high="ci_high",
-                                       xlabel="relative difference of mean test MSE, BCE − MSE (%); negative: BCE "
-                                              "better"),
-                           "forest-seed-level-mse",
+                                       xlabel=f"relative difference of mean test MSE, {a} − {bb} (%); negative: "
+                                              f"{a} better"),
+                           "forest-seed-level-mse" + ("" if comparison.factor == "loss" else
+                                                      f"-{comparison.contrast.a}-{comparison.contrast.b}"),
                            "Mean relative difference per cell with its 95% t interval over seeds (seed-level)."))
     seed_rows = []
-    for (depth, latent), by_seed in sorted(per_seed.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+    n_images = 0
+    for stratum, by_seed in sorted(per_seed.items(), key=lambda kv: comparison.sort_key(kv[0])):
+        values = dict(zip(comparison.strata, stratum, strict=True))
+        columns = _columns(CellVerdict(values, {}))
         for seed, p in sorted(by_seed.items()):
-            seed_rows.append({"depth": depth, "latent": latent, "seed": seed, "rank-biserial": p.rank_biserial,
-                              "r (z/√n)": p.r, "BCE wins": p.frac_a_better,
+            n_images = max(n_images, p.n)
+            seed_rows.append({**columns, "seed": seed, "rank-biserial": p.rank_biserial,
+                              "r (z/√n)": p.r, f"{a} wins": p.frac_a_better,
                               "median d (×1e-4)": p.median_diff * 1e4, "mean d (×1e-4)": p.mean_diff * 1e4,
                               "Wilcoxon p (two-sided)": p.p_two_sided})
     if seed_rows:
-        s.add_table(Table(seed_rows, title="Per seed, per image: seed s BCE-trained vs seed s MSE-trained "
+        s.add_table(Table(seed_rows, title=f"Per seed, per image: seed s {w['A']} vs seed s {w['B']} "
                                            "(per-image test MSE; description, not the test)",
-                          formats={"rank-biserial": "signed", "r (z/√n)": "signed", "BCE wins": "pct",
+                          formats={"rank-biserial": "signed", "r (z/√n)": "signed", f"{a} wins": "pct",
                                    "median d (×1e-4)": "+.3g", "mean d (×1e-4)": "+.3g"},
-                          caption="d = per-image MSE of the BCE-trained model − the MSE-trained model's, on the "
-                                  "same 10,000 test images. With 10,000 images even tiny differences give small "
-                                  "p-values; they describe one pair of runs, not the training choice."))
+                          caption=f"d = per-image MSE of the {w['A']} model − the {w['B']} model's, on the "
+                                  f"same {n_images:,} test images. With {n_images:,} images even tiny differences "
+                                  "give small p-values; they describe one pair of runs, not the training choice."))
     return s
 
 
-def section_convergence(runs: pd.DataFrame) -> Section:
+def section_convergence(runs: pd.DataFrame, data: Any = None, bce_floors: list[float] | None = None) -> Section:
     """The rule, the count, and every run that does not meet it."""
     s = Section("Convergence")
-    s.add_text(CONVERGENCE_TEXT)
+    s.add_text(convergence_text(bce_floors or []))
     bad = runs[runs.converged != True]  # noqa: E712  (None: an older run without the flag)
     if not len(bad):
         s.add_text(f"All {len(runs)} runs meet the rule.")
         return s
     s.add_text(f"**{len(bad)} of {len(runs)} runs do not meet the rule**; their numbers are results at the "
                "stated budget, not at convergence:")
-    rows = [{"depth": r.depth, "latent": r.latent_size, "loss": r.loss, "seed": r.seed, "epochs": r.epochs_run,
+    extra = [f for f in (data.arm_factors if data is not None else ()) if f != "loss"]
+    rows = [{"depth": r.depth, "latent": r.latent_size, "loss": r.loss,
+             **{f: getattr(r, f) for f in extra}, "seed": r.seed, "epochs": r.epochs_run,
              "best epoch": r.best_epoch, "improvement of the last 5 epochs": r.last5_improvement}
-            for r in bad.sort_values(["depth", "latent_size", "loss", "seed"],
-                                     ascending=[True, False, True, True]).itertuples()]
+            for r in bad.sort_values(["depth", "latent_size", "loss", *extra, "seed"],
+                                     ascending=[True, False, True, *[True] * len(extra), True]).itertuples()]
     s.add_table(Table(rows, title="Runs that do not meet the convergence rule",
                       formats={"improvement of the last 5 epochs": "pct"}))
     return s
 
 
-def section_budget(b: Any, runs: pd.DataFrame, pca_mse: dict[int, float], epoch: int) -> Section | None:
+def section_budget(b: Any, runs: pd.DataFrame, pca_mse: dict[int, float], epoch: int,
+                   comparison: Comparison = DEFAULT) -> Section | None:
     """Do the verdicts change between ``epoch`` epochs (the original's kind of budget) and the end?"""
-    rows = budget_comparison(runs, pca_mse, epoch)
+    rows = budget_comparison(runs, pca_mse, epoch, comparison)
     if not rows:
         return None
+    a, bb = comparison.labels
+    better = "loss" if comparison.factor == "loss" else comparison.factor.replace("_", " ")
     s = Section(f"Short budget ({epoch} epochs) vs converged")
     changed = [r for r in rows if r["changes"] != "none"]
     s.add_text(
         f"Every run also stored its per-image test errors after epoch {epoch} (description only: nothing is chosen "
-        "on them). The same seed-level rules give a verdict at both points; AE / PCA is the better loss's mean "
+        f"on them). The same seed-level rules give a verdict at both points; AE / PCA is the better {better}'s mean "
         "test MSE over PCA's (unclipped) at the same k. "
         + (f"**Verdicts change in {len(changed)} of {len(rows)} cells**: "
            + "; ".join(f"depth {r['depth']} k={r['latent']} ({r['changes']})" for r in changed) + "."
            if changed else f"No verdict direction changes between epoch {epoch} and convergence."))
-    s.add_table(Table(rows, title=f"BCE vs MSE and AE vs PCA after {epoch} epochs and at the end",
+    s.add_table(Table(rows, title=f"{a} vs {bb} and AE vs PCA after {epoch} epochs and at the end",
                       formats={f"mean r, epoch {epoch}": "+.2%", "mean r, converged": "+.2%",
                                f"AE / PCA, epoch {epoch}": ".3f", "AE / PCA, converged": ".3f"}))
     return s
