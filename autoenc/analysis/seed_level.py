@@ -10,8 +10,8 @@ The rules, fixed before the converged study was run (docs/statistics.md):
   (every stratum weighs the same), with a stratified t 95% CI (within-stratum variance,
   Welch-Satterthwaite df; the stratified percentile bootstrap beside it, too narrow with few
   seeds); the test is a sign-flip permutation test over all (stratum, seed) pairs, two-sided,
-  alpha = 0.05 (exact when all pairs agree or few). With several contrasts (a factor of more than two levels) each has its primary
-  test and the family is Holm-adjusted.
+  alpha = 0.05 (exact when all pairs agree or few). With several contrasts (a factor of more
+  than two levels) each has its primary test and the family is Holm-adjusted.
 - **Per-stratum verdicts (secondary).** A one-sample t-test of the stratum's per-seed r against
   0, Holm-adjusted over strata; the exact sign-flip p next to it (no normality assumption; it
   cannot go below 2 / 2^n). A stratum is decided only when the Holm-adjusted t p < 0.05 *and*

@@ -84,6 +84,8 @@ def _bce_floors(data: StudyData, loaded: Any) -> list[float]:
             continue
         value = r.metrics.get("loss_floor")
         if not isinstance(value, int | float) or isinstance(value, bool):
+            if not r.metrics.get("n_validation"):  # no validation split recorded: no floor to state
+                continue
             try:
                 value = bce_floor(r, loaded, cache)[0]
             except Exception:  # noqa: BLE001  (no data here: the text leaves the number out)
