@@ -37,22 +37,23 @@ from collections.abc import Callable
 import numpy as np
 
 
-def _median_ms(fn: Callable[[], object], times: list[float]) -> None:
-    t0 = time.perf_counter()
+def _time_ms(fn: Callable[[], object], times: list[tuple[float, float]]) -> None:
+    wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    times.append(1e3 * (time.perf_counter() - t0))
+    times.append((1e3 * (time.perf_counter() - wall), 1e3 * (time.process_time() - cpu)))
 
 
-def alternate(ours: Callable[[], object], theirs: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median milliseconds of ``ours`` and ``theirs``, called in turn after two warm-up calls each."""
+def alternate(ours: Callable[[], object], theirs: Callable[[], object], repeats: int) -> tuple[float, ...]:
+    """Median wall and process CPU milliseconds of ``ours`` and ``theirs`` (called in turn after two
+    warm-up calls each): (ours wall, theirs wall, ours cpu, theirs cpu)."""
     for _ in range(2):
         ours(), theirs()
-    a: list[float] = []
-    t: list[float] = []
+    a: list[tuple[float, float]] = []
+    t: list[tuple[float, float]] = []
     for _ in range(repeats):
-        _median_ms(ours, a)
-        _median_ms(theirs, t)
-    return statistics.median(a), statistics.median(t)
+        _time_ms(ours, a)
+        _time_ms(theirs, t)
+    return tuple(statistics.median(x[i] for x in times) for i in (0, 1) for times in (a, t))
 
 
 def layer_cases(batch: int, channels: int, latent: int) -> list[tuple[str, dict, tuple[int, int, int]]]:
@@ -161,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}, "
           f"{os.cpu_count()} CPUs, load average {load:.2f}; batch {args.batch}, float32, medians of {repeats} "
-          "calls; ratio = autoenc / torch (below 1: autoenc faster)")
-    header = f"{'threads':>7}  {'what (forward + backward)':<28} {'autoenc ms':>10} {'torch ms':>9} {'ratio':>6}"
+          "calls; ratio = autoenc / torch wall time (below 1: autoenc faster); cpu ratio: the same for process CPU "
+          "time (all threads), which moves less when other programs share the machine")
+    header = (f"{'threads':>7}  {'what (forward + backward)':<28} {'autoenc ms':>10} {'torch ms':>9} {'ratio':>6} "
+              f"{'cpu ratio':>9}")
     print(header + "\n" + "-" * len(header))
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -177,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             ae = alternate(autoenc_ae(args.batch, args.channels, args.latent_channels),
                            torch_ae(args.batch, args.channels, args.latent_channels, torch), repeats)
             rows.append(("AE training step (Adam)", *ae))
-            for name, a, t in rows:
-                print(f"{threads:>7}  {name:<28} {a:>10.2f} {t:>9.2f} {a / t:>6.2f}")
+            for name, a, t, a_cpu, t_cpu in rows:
+                print(f"{threads:>7}  {name:<28} {a:>10.2f} {t:>9.2f} {a / t:>6.2f} {a_cpu / t_cpu:>9.2f}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (above the CPU count: other processes shared the "
           "machine and the timings are noisy; rerun on a quiet machine)")
     return 0
