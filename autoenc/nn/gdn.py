@@ -59,9 +59,9 @@ class GDN(Module):
         gamma = np.sqrt(self.gamma_init * np.eye(self.channels) + PEDESTAL)
         self._parameters["beta"] = Parameter(beta.astype(self.dtype))
         self._parameters["gamma"] = Parameter(gamma.astype(self.dtype))
-        # (input, x, x^2, z) of the last forward pass; (input, delta, gradients) of the backward pass
-        self._cache: tuple[np.ndarray, ...] | None = None
-        self._grad_cache: tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]] | None = None
+        # what the backward pass reuses: "input", "x", "x2", "z" of the last forward pass, then
+        # "delta" and "grads" of its backward pass (one attribute, so that clearing it frees all)
+        self._cache: dict[str, Any] | None = None
 
     def _bounds(self) -> tuple[float, float]:
         return float(np.sqrt(self.beta_min + PEDESTAL)), REPARAM_OFFSET
@@ -76,28 +76,29 @@ class GDN(Module):
 
     def _norm(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(X as (M, C), its squares, z = beta + x^2 @ gamma.T), cached for the backward pass."""
-        if self._cache is not None and self._cache[0] is X:
-            return self._cache[1], self._cache[2], self._cache[3]
+        cache = self._cache
+        if cache is not None and cache["input"] is X:
+            return cache["x"], cache["x2"], cache["z"]
         x = X.reshape(-1, self.channels)
         x2 = np.square(x)
         z = x2 @ self.effective_gamma.T
         z += self.effective_beta
-        self._cache = (X, x, x2, z)
+        self._cache = {"input": X, "x": x, "x2": x2, "z": z}
         return x, x2, z
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         ndim = X.ndim if isinstance(X, np.ndarray) and X.ndim >= 1 else 1  # any number of leading axes
         self._check_input(X, ndim, f"(..., {self.channels}) (channels last)", self.channels)
-        self._cache = self._grad_cache = None  # X may have changed in place since the last pass
+        self._cache = None  # X may have changed in place since the last pass
         x, _, z = self._norm(X)
         out = x * np.sqrt(z) if self.inverse else x / np.sqrt(z)
         return out.reshape(X.shape)
 
     def _grads(self, input: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, ...]:
         """(dL/dx, dL/dbeta_effective, dL/dgamma_effective), computed once per backward pass."""
-        cached = self._grad_cache
-        if cached is not None and cached[0] is input and cached[1] is delta:
-            return cached[2]
+        cache = self._cache
+        if cache is not None and cache["input"] is input and cache.get("delta") is delta:
+            return cache["grads"]
         if delta.shape != input.shape:
             raise ValueError(f"{self!r}: delta has shape {delta.shape}, the input {input.shape}")
         x, x2, z = self._norm(input)
@@ -113,7 +114,8 @@ class GDN(Module):
             dx = d / root - x * (v @ gamma)
             half = -0.5
         grads = (dx.reshape(input.shape), half * v.sum(axis=0), half * (v.T @ x2))
-        self._grad_cache = (input, delta, grads)
+        if self._cache is not None:  # _norm filled it
+            self._cache.update(delta=delta, grads=grads)
         return grads
 
     def backward_update_gradient(self, input: np.ndarray, delta: np.ndarray) -> None:
