@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="retrain runs that failed before")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--report-dir", default=None, help="where the report goes (default OUT/STUDY/report)")
+    p.add_argument("--force-report-dir", action="store_true", dest="force_report",
+                   help="write the report into a non-empty folder it did not create (it removes nothing there)")
     p.add_argument("--report-option", action="append", default=[], metavar="KEY=VALUE", dest="report_options",
                    help=REPORT_OPTION_HELP)
     p.add_argument("--data-dir", default=None, help="data directory (else $AUTOENC_DATA_DIR, data/, system paths)")
@@ -89,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     p.add_argument("--report-dir", default=None, help="where the report goes (default OUT/STUDY/report)")
+    p.add_argument("--force", action="store_true", dest="force_report",
+                   help="write into a non-empty folder the report did not create, replacing its README.md / "
+                        "index.html; the report removes only files it wrote itself")
     p.add_argument("--report-option", action="append", default=[], metavar="KEY=VALUE", dest="report_options",
                    help=REPORT_OPTION_HELP)
     p.add_argument("--data-dir", default=None)
@@ -179,11 +184,27 @@ def _command_line(args: argparse.Namespace) -> str:
     return " ".join([_program(), *(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))])
 
 
+def _report_dir(args: argparse.Namespace, spec: StudySpec, store: RunStore) -> Path:
+    return Path(args.report_dir) if args.report_dir and not args.all else (
+        Path(args.report_dir) / spec.name if args.report_dir else store.root / "report")
+
+
+def _claim_report_dirs(args: argparse.Namespace, specs: list[StudySpec]) -> None:
+    """Every output folder of the reports checked (and taken) before any training or analysis:
+    a bad path or a folder of the user's fails now, not after the work (autoenc.report.output)."""
+    from .report.output import claim
+
+    force = bool(getattr(args, "force_report", False))
+    if args.all:  # the index first: its folder holds the study folders
+        claim(_index_root(args), kind="index", force=force)
+    for spec in specs:
+        claim(_report_dir(args, spec, _store(args, spec)), force=force)
+
+
 def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) -> int:
     from .report import build_report  # a broken report module is an error, not a skipped step
 
-    report_dir = Path(args.report_dir) if args.report_dir and not args.all else (
-        Path(args.report_dir) / spec.name if args.report_dir else store.root / "report")
+    report_dir = _report_dir(args, spec, store)
     from .report import ReportOptions
 
     # $AUTOENC_REPORT_OPTIONS first, then the flags: a key given twice takes the last value
@@ -193,7 +214,8 @@ def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) ->
     except ValueError as e:
         raise SpecError(str(e)) from None
     path = build_report(store.root, report_dir, spec=spec, command=_command_line(args), options=options,
-                        verbose=bool(getattr(args, "verbose", 0)) or None)
+                        verbose=bool(getattr(args, "verbose", 0)) or None,
+                        force=bool(getattr(args, "force_report", False)))
     log.info(f"report: {path}")
     return 0
 
@@ -233,6 +255,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     specs = _studies(args)
     for spec in specs:  # every study checked before the first run trains
         _check_design(spec)
+    if not args.no_report:
+        _claim_report_dirs(args, specs)
     for spec in specs:
         store = _store(args, spec)
         configs = expand(spec)
@@ -272,11 +296,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return rc
 
 
+def _index_root(args: argparse.Namespace) -> Path:
+    return Path(args.report_dir) if args.report_dir else Path(args.out)
+
+
 def _write_index(args: argparse.Namespace) -> None:
     from .report import build_index
 
-    report_root = Path(args.report_dir) if args.report_dir else Path(args.out)
-    log.info(f"index: {build_index(report_root)}")
+    log.info(f"index: {build_index(_index_root(args), force=bool(getattr(args, 'force_report', False)))}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -303,11 +330,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     _check_data_dir(args.data_dir)
     if args.data_dir:
         os.environ["AUTOENC_DATA_DIR"] = str(Path(args.data_dir).resolve())
-    for spec in _studies(args, reading=True):
+    specs = _studies(args, reading=True)
+    for spec in specs:
         store = _store(args, spec)
         if not store.root.is_dir():
             log.error(f"no run store at {store.root}; run `{_program()} sweep {spec.name}` first")
             return 1
+    _claim_report_dirs(args, specs)
+    for spec in specs:
+        store = _store(args, spec)
         store.results().write_csv()  # every done run of the store: never shrunk to one preset's
         _write_report(args, spec, store)
     if args.all:

@@ -35,10 +35,10 @@ from ..analysis.context import (
     get_analysis,
     run_alerts,
 )
-from ..fileio import atomic_write_bytes, atomic_write_text
 from ..study.grid import expand
 from ..study.registry import task
 from ..study.store import RunStore
+from .output import claim
 
 _log = logging.getLogger("autoenc.report")
 
@@ -129,8 +129,12 @@ def build_report(
     command: str,
     options: ReportOptions | None = None,
     verbose: bool | None = None,
+    force: bool = False,
 ) -> Path:
     """Write ``report.html``, ``README.md``, ``figures/`` and ``headline.json`` for ``spec``.
+
+    The report owns only what it writes (``autoenc.report.output``): the folder is checked
+    before the analysis runs, and only files of the folder's manifest are replaced or removed.
 
     Parameters
     ----------
@@ -146,6 +150,8 @@ def build_report(
         Detail/time trade-offs, see :class:`ReportOptions`.
     verbose
         Log each step's time to stderr (default: ``$AUTOENC_REPORT_VERBOSE``).
+    force
+        Write into a non-empty folder the report did not create (nothing of it is removed).
 
     Without ``options``, ``$AUTOENC_REPORT_OPTIONS`` (``"tsne_train=3000,n_boot=5000"``)
     adjusts the defaults, so the command line can change them too.
@@ -159,6 +165,7 @@ def build_report(
 
     start = time.perf_counter()
     store_root, report_dir = Path(store_root), Path(report_dir)
+    folder = claim(report_dir, force=force)  # every check of the output paths, before the analysis
     store = RunStore(store_root)
     configs = expand(spec)
     results = store.results(configs)
@@ -183,42 +190,34 @@ def build_report(
     title = f"{spec.name}: {spec.description}" if len(spec.description) < 80 else spec.name
     view = _view(result, alerts, spec, provenance, title)
 
-    report_dir.mkdir(parents=True, exist_ok=True)
     figures = [f for s in result.sections for f in s.figure_refs()]
     names = [f.name for f in figures]
     if len(set(names)) != len(names):
         raise ValueError(f"figure names repeat in the {spec.task} analysis: {sorted(names)}")
-    fig_dir = report_dir / "figures"
-    written = set()
     for f in figures:
-        atomic_write_bytes(fig_dir / f"{f.name}.png", f.png)
-        written.add(f"{f.name}.png")
+        folder.write(f"figures/{f.name}.png", f.png)
         if f.vector is not None:
-            atomic_write_bytes(fig_dir / f"{f.name}.{f.vector_format}", f.vector)
-            written.add(f"{f.name}.{f.vector_format}")
-    if fig_dir.is_dir():  # figures of an earlier render that this one no longer has
-        for old in [*fig_dir.glob("*.png"), *fig_dir.glob("*.svg"), *fig_dir.glob("*.pdf")]:
-            if old.name not in written:
-                old.unlink()
-    html = _environment("html").get_template("report.html.j2").render(**view)
-    md = _environment("md").get_template("report.md.j2").render(**view)
-    atomic_write_text(report_dir / "report.html", html)
-    atomic_write_text(report_dir / "README.md", md)
+            folder.write(f"figures/{f.name}.{f.vector_format}", f.vector)
+    folder.write("report.html", _environment("html").get_template("report.html.j2").render(**view))
+    folder.write("README.md", _environment("md").get_template("report.md.j2").render(**view))
     headline = {"study": spec.name, "headline": result.headline, "verdict": result.verdict, "preset": spec.preset,
                 "description": spec.description}
-    atomic_write_text(report_dir / "headline.json", json.dumps(headline, indent=2) + "\n")
+    folder.write("headline.json", json.dumps(headline, indent=2) + "\n")
+    folder.finish()  # figures of the last render that this one no longer has: removed (only those)
     ctx.log(f"written in {time.perf_counter() - start:.1f} s: {report_dir / 'report.html'}")
     return report_dir / "report.html"
 
 
-def build_index(report_root: Path) -> Path:
+def build_index(report_root: Path, *, force: bool = False) -> Path:
     """Write ``index.html`` and ``README.md`` in ``report_root`` linking every study report below it.
 
     Each report folder (one holding ``report.html``) contributes one line: its study name,
     the headline from its ``headline.json`` and links to ``report.html`` / ``README.md``.
+    An ``index.html`` or ``README.md`` there that the report did not write is refused (replaced
+    with ``force``).
     """
     report_root = Path(report_root)
-    report_root.mkdir(parents=True, exist_ok=True)
+    out = claim(report_root, kind="index", force=force)
     entries = []
     for html in sorted(report_root.rglob("report.html")):
         folder = html.parent
@@ -236,6 +235,7 @@ def build_index(report_root: Path) -> Path:
             "md": f"{rel}/README.md" if (folder / "README.md").is_file() else None,
         })
     view = {"entries": entries, "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}
-    atomic_write_text(report_root / "index.html", _environment("html").get_template("index.html.j2").render(**view))
-    atomic_write_text(report_root / "README.md", _environment("md").get_template("index.md.j2").render(**view))
+    out.write("index.html", _environment("html").get_template("index.html.j2").render(**view))
+    out.write("README.md", _environment("md").get_template("index.md.j2").render(**view))
+    out.finish()
     return report_root / "index.html"
