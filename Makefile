@@ -11,7 +11,7 @@ export AUTOENC_DATA_DIR ?= $(SHARED_DATA)
 endif
 STUDY_ARGS ?=
 
-.PHONY: setup system-deps study quick test lint bench bench-conv
+.PHONY: setup system-deps study quick test lint bench bench-conv compressai-anchor
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,28 @@ bench: setup
 bench-conv: setup
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/python benchmarks/bench_conv.py
+
+# The CompressAI anchor of the fashion_rd study (docs/learned_compression.md) in its own venv:
+# CompressAI 1.2.8 needs numpy<2 and PyTorch; torch only as the CPU wheel (torch==2.13.0), and
+# torchvision without its dependencies (they pull a CUDA build; CompressAI imports torchvision
+# only for a registry of transform names; the script stands in for it when it does not load).
+# ANCHOR_ARGS go to the export step, e.g. --preset quick --lambdas 0.002 --seeds 0 --epochs 1.
+CAI_VENV ?= .venv-compressai
+CAI_BIN := $(CAI_VENV)/bin
+ANCHOR_ARGS ?=
+
+$(CAI_BIN)/.installed:
+	$(PYTHON) -m venv $(CAI_VENV)
+	$(CAI_BIN)/pip install -q --upgrade pip
+	$(CAI_BIN)/pip install -q "numpy<2" torch==2.13.0
+	$(CAI_BIN)/pip install -q --no-deps compressai==1.2.8 torchvision==0.28.0
+	$(CAI_BIN)/pip install -q "numpy<2" einops scipy pandas matplotlib pytorch-msssim tqdm typing-extensions pillow requests torch-geometric
+	$(CAI_BIN)/python benchmarks/compressai_anchor.py train --check
+	$(CAI_BIN)/python -c "import torch; assert torch.version.cuda is None, 'not the CPU wheel'"
+	touch $@
+
+ANCHOR_OUT ?= runs
+
+compressai-anchor: setup $(CAI_BIN)/.installed
+	$(BIN)/python benchmarks/compressai_anchor.py export fashion_rd --out $(ANCHOR_OUT) $(ANCHOR_ARGS)
+	$(CAI_BIN)/python benchmarks/compressai_anchor.py train $(ANCHOR_OUT)/fashion_rd

@@ -70,6 +70,13 @@ TASKS: dict[str, Task] = {
         files={"model.npz": _MODEL, "history.csv": _HISTORY,
                "predictions.npz": "test_labels, predicted_labels, confidence and class probabilities per test image"},
         analysis="classifier"),
+    "compression": Task(
+        "compression", run="autoenc.study.tasks.compression:run", predict="autoenc.study.tasks.compression:predict",
+        files={"model.npz": _MODEL, "history.csv": _HISTORY + ", with the validation bpp and PSNR",
+               "per_image.npz": "per test image: range-coded bytes (test_bytes), bits from the likelihoods "
+                                "(test_bits), MSE of the decoded image (test_mse), test_labels; val_bits, val_mse; "
+                                "the learned medians"},
+        analysis="compression"),
     "regressor": Task(
         "regressor", run="autoenc.study.tasks.regressor:run", predict="autoenc.study.tasks.regressor:predict",
         files={"model.npz": _MODEL, "history.csv": _HISTORY,

@@ -103,7 +103,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "b": (_NUM, None),
     },
     "model": {
-        "architecture": ((str,), _one_of("autoencoder", "mlp", "conv1d", "linear")),
+        # compression task: "fc" (fully connected) or "conv" (2-D convolutions) around the entropy bottleneck
+        "architecture": ((str,), _one_of("autoencoder", "mlp", "conv1d", "linear", "fc", "conv")),
         "depth": ((int,), _positive),
         "latent_size": ((int,), _positive),
         "widths": ((list,), _positive_ints),
@@ -161,6 +162,8 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "augment_scale": (_NUM, _fraction),
         "augment_shift_pixels": (_NUM, _non_negative),
         "augment_distortion": (_NUM, _fraction),
+        # compression task: the loss is rd_lambda * 255^2 * MSE + bits per pixel (CompressAI's convention)
+        "rd_lambda": (_NUM, _positive),
     },
 }
 SECTIONS = ("data", "model", "train")
@@ -196,6 +199,12 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {**_COMMON_TRAIN, "loss": "cross_entropy", "epochs": 10, "validation_split": 0.0,
                   "label_smoothing": 0.0, "augment": "none", "augment_rotation_degrees": 10.0, "augment_scale": 0.1,
                   "augment_shift_pixels": 1.5, "augment_distortion": 0.0},
+    },
+    "compression": {
+        "data": _COMMON_DATA,
+        # fc: 784-widths[0]-latent_size | bottleneck | back; conv: widths[0] channels at 14 x 14, latent_size at 7 x 7
+        "model": {"architecture": "fc", "latent_size": 128, "widths": [256]},
+        "train": {**_COMMON_TRAIN, "rd_lambda": 0.01, "epochs": 10, "validation_split": 0.1},
     },
     "regressor": {
         "data": _COMMON_DATA,

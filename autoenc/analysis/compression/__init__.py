@@ -1,0 +1,227 @@
+"""The learned-compression report (task ``compression``, e.g. ``studies/fashion_rd.toml``).
+
+Per run: the real rate (range-coded bytes per test image, as the run stored them), the rate its
+likelihoods predict, PSNR of the decoded images and their SSIM (decoded again here from the
+stored model, cached per model file). Curves: one point per lambda, the mean over seeds, with
+the seeds' range as bands; against PCA (range coded, ``autoenc.codec``), JPEG and WebP on the same
+test images (``analysis.rate_distortion``). Conv vs fully connected: seed-level tests at each
+lambda (seeds paired), Holm over the lambdas. The CompressAI anchor
+(``benchmarks/compressai_anchor.py``) is read from ``<store>/compressai_anchor.json`` when present.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from ..content import Alert, AnalysisResult, Section, Table
+from ..context import ReportContext
+from ..rate_distortion import JPEG_QUALITIES, WEBP_QUALITIES, bd_rate_overlap, codec_curve, pillow_curve, ssim_batch
+from .figures import densities_figure, rd_figure, reconstructions_figure
+
+ANCHOR_FILE = "compressai_anchor.json"
+PCA_SIZES = (8, 16, 32, 64)
+
+
+def _side(n_pixels: int) -> int:
+    side = math.isqrt(n_pixels)
+    if side * side != n_pixels:
+        raise ValueError(f"the compression report needs square images; got {n_pixels} pixels")
+    return side
+
+
+def run_rows(ctx: ReportContext, X_test: np.ndarray, side: int) -> list[dict[str, Any]]:
+    """One row per done run: its grid values, rates, PSNR and SSIM on the test images."""
+    from ...study.store import sha256_file
+
+    rows = []
+    for run in ctx.results.done:
+        m, arrays = run.metrics, run.arrays()
+        mse = np.asarray(arrays["test_mse"], np.float64)
+        n_pixels = X_test.shape[1]
+        key = f"{sha256_file(run.path / 'model.npz')}:{len(X_test)}"
+
+        def ssim(run: Any = run) -> dict[str, Any]:
+            model = run.load_model().eval()
+            X_hat = np.concatenate([model.forward(X_test[i:i + 1000].astype(np.float32))
+                                    for i in range(0, len(X_test), 1000)])
+            return {"ssim": float(ssim_batch(X_test, X_hat, side).mean())}
+
+        value = ctx.cached(f"rd-learned-{run.run_id}.json", key, ssim) if len(mse) == len(X_test) \
+            else {"ssim": math.nan}
+        rows.append({"run": run.run_id, "variant": run.config.model.get("variant", run.config.model["architecture"]),
+                     "lambda": float(run.config.train["rd_lambda"]), "seed": run.config.seed,
+                     "bpp": 8 * float(np.mean(arrays["test_bytes"])) / n_pixels,
+                     "bpp_likelihood": float(np.mean(arrays["test_bits"])) / n_pixels,
+                     "psnr": float(np.mean(10 * np.log10(1 / np.maximum(mse, 1e-10)))), "ssim": value["ssim"],
+                     "round_trip_exact": bool(m.get("round_trip_exact")), "clipped": int(m.get("clipped_values", 0)),
+                     "seconds_per_epoch": float(m.get("seconds_per_epoch", math.nan)),
+                     "epochs": int(m.get("epochs_run", 0))})
+    return rows
+
+
+def mean_curves(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, float]]]:
+    """Per variant, one point per lambda: the mean over seeds and the seeds' range."""
+    out: dict[str, list[dict[str, float]]] = {}
+    for variant in sorted({r["variant"] for r in rows}):
+        points = []
+        for lam in sorted({r["lambda"] for r in rows if r["variant"] == variant}):
+            sel = [r for r in rows if r["variant"] == variant and r["lambda"] == lam]
+            point: dict[str, float] = {"lambda": lam, "n_seeds": len(sel)}
+            for k in ("bpp", "psnr", "ssim", "bpp_likelihood"):
+                v = np.array([r[k] for r in sel], float)
+                point.update({k: float(v.mean()), f"{k}_min": float(v.min()), f"{k}_max": float(v.max())})
+            points.append(point)
+        out[variant] = points
+    return out
+
+
+def baselines(ctx: ReportContext, X_train: np.ndarray, X_test: np.ndarray, side: int) -> dict[str, list[dict]]:
+    """PCA (range coded, best design per size is not chosen here: the uniform step, the textbook
+    quantizer for an orthogonal transform), JPEG and WebP on the test images (cached)."""
+    from ...codec import LatentCodec
+
+    key = json.dumps({"data": ctx.data_settings, "n": len(X_test), "pca": PCA_SIZES}, sort_keys=True)
+
+    def compute() -> dict[str, list[dict]]:
+        pca: list[dict] = []
+        for k in PCA_SIZES:
+            for p in codec_curve(LatentCodec.from_pca(X_train, k), X_train, X_test, side, design="uniform"):
+                pca.append({**p, "k": k})
+        return {"PCA": pca, "JPEG": pillow_curve(X_test, side, "JPEG", JPEG_QUALITIES),
+                "WebP": pillow_curve(X_test, side, "WEBP", WEBP_QUALITIES)}
+
+    return ctx.cached("rd-fashion-rd-baselines.json", key, compute)
+
+
+def _bd(points: list[dict], other: list[dict]) -> Any:
+    return bd_rate_overlap([p["bpp"] for p in points], [p["psnr"] for p in points],
+                           [p["bpp"] for p in other], [p["psnr"] for p in other])
+
+
+def conv_vs_fc(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Seed-level tests at each lambda: conv minus fc in PSNR and in bpp, seeds paired; Holm over lambdas."""
+    from ...stats import holm
+    from ...stats.seeds import seed_level_test
+
+    out = []
+    for lam in sorted({r["lambda"] for r in rows}):
+        by = {(r["variant"], r["seed"]): r for r in rows if r["lambda"] == lam}
+        seeds = sorted(s for v, s in by if v == "conv" and ("fc", s) in by)
+        if len(seeds) < 2:
+            continue
+        for metric in ("psnr", "bpp"):
+            t = seed_level_test([by[("conv", s)][metric] - by[("fc", s)][metric] for s in seeds])
+            out.append({"lambda": lam, "metric": metric, "seeds": len(seeds), "conv - fc (mean)": t["mean"],
+                        "95% CI low": t["ci_low"], "95% CI high": t["ci_high"], "t-test p": t["t_p"],
+                        "sign-flip p": t["sign_flip_p"], "least possible sign-flip p": t["min_sign_flip_p"]})
+    for metric in ("psnr", "bpp"):
+        sel = [r for r in out if r["metric"] == metric]
+        ps = [r["t-test p"] if math.isfinite(r["t-test p"]) else 1.0 for r in sel]
+        for r, p in zip(sel, holm(ps) if ps else [], strict=True):
+            r["Holm p (t)"] = float(p)
+    return out
+
+
+def anchor(ctx: ReportContext) -> dict[str, Any] | None:
+    path = ctx.store.root / ANCHOR_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("points"), list):
+            raise ValueError("no 'points' list")
+        return data
+    except (OSError, ValueError) as e:
+        return {"error": f"{path}: {e}"}
+
+
+def analyze(ctx: ReportContext) -> AnalysisResult:
+    """The learned-compression report (module docstring)."""
+    alerts: list[Alert] = []
+    if not ctx.results.done:
+        return AnalysisResult("No completed compression runs.", "no runs")
+    X_train, _ = ctx.load_split("train")
+    X_test, _ = ctx.load_split("test")
+    X_test = np.asarray(X_test, np.float64)
+    side = _side(X_test.shape[1])
+    with ctx.timed("learned codecs"):
+        rows = run_rows(ctx, X_test, side)
+    bad = [r["run"] for r in rows if not r["round_trip_exact"] or r["clipped"]]
+    if bad:
+        alerts.append(Alert("warning", f"{len(bad)} runs did not decode every latent exactly", "Values beyond the "
+                            "learned tables are clipped to their end symbols.", bad[:12]))
+    curves = mean_curves(rows)
+    with ctx.timed("baselines"):
+        base = baselines(ctx, X_train, X_test, side)
+    n_test = len(X_test)
+    settings = Section("Settings", paragraphs=[
+        f"{len(rows)} runs; every rate is range-coded bytes per image (32-bit words, as `constriction` emits them) "
+        f"on {n_test:,} test images, PSNR and SSIM of the decoded images. Loss: lambda x 255^2 x MSE (pixels in "
+        "[0, 1]) + bits per pixel, CompressAI's convention. Training budgets are fixed (see the study file); "
+        "results at a short budget are labelled by it."])
+    settings.add_table(Table([{k: r[k] for k in ("variant", "lambda", "seed", "bpp", "bpp_likelihood", "psnr", "ssim",
+                                                 "epochs", "seconds_per_epoch")} for r in rows],
+                             title="Every run", formats={"bpp": ".3f", "bpp_likelihood": ".3f", "psnr": ".2f",
+                                                         "ssim": ".3f", "seconds_per_epoch": ".1f"}))
+    rd = Section("Rate-distortion curves")
+    rd.add_text("Mean over seeds at each lambda; the bands span the seeds. Rates from bytes; 'likelihood' is what "
+                "the learned density predicts for the same symbols (the gap is the coder's word granularity).")
+    rd.add_figures(rd_figure(ctx, curves, base, metric) for metric in ("psnr", "ssim"))
+    bd_rows = []
+    for variant, points in curves.items():
+        for name in ("PCA", "JPEG", "WebP"):
+            b = _bd(points, base[name])
+            bd_rows.append({"learned": variant, "against": name, "BD-rate (PSNR)": b.text()})
+    if {"fc", "conv"} <= set(curves):
+        bd_rows.append({"learned": "conv", "against": "fc", "BD-rate (PSNR)": _bd(curves["conv"], curves["fc"]).text()})
+    rd.add_table(Table(bd_rows, title="BD-rates (piecewise cubic; negative: fewer bits at equal PSNR), with the "
+                                      "shared PSNR range"))
+    tests = conv_vs_fc(rows)
+    sections = [settings, rd]
+    if tests:
+        sections.append(Section("Conv vs fully connected at matched lambda", tables=[Table(
+            tests, title="Seed-level tests (seeds paired; the unit of replication is the seed)",
+            formats={"conv - fc (mean)": "signed", "95% CI low": "signed", "95% CI high": "signed"})],
+            paragraphs=["With n seeds the exact sign-flip test cannot go below 2 / 2^n; the t-test rests on "
+                        "normality. Both are shown; Holm adjusts the t-test over the lambdas."]))
+    recon = Section("Reconstructions at equal rate")
+    recon.add_figure(reconstructions_figure(ctx, rows, X_test, side))
+    dens = Section("Learned densities")
+    dens.add_figure(densities_figure(ctx, rows))
+    sections += [recon, dens]
+    headline_anchor = ""
+    a = anchor(ctx)
+    anchor_section = Section("CompressAI anchor")
+    if a is None:
+        anchor_section.add_text(f"No {ANCHOR_FILE} in the store: run `make compressai-anchor` (see "
+                                "docs/learned_compression.md) to train CompressAI's EntropyBottleneck with the same "
+                                "layers, data, lambdas, optimiser and epochs.")
+    elif "error" in a:
+        alerts.append(Alert("warning", "CompressAI anchor file unreadable", a["error"]))
+    else:
+        out = []
+        for variant, points in curves.items():
+            theirs = [p for p in a["points"] if p.get("architecture") == variant]
+            if not theirs:
+                continue
+            b = _bd(points, theirs)
+            ours_time = float(np.nanmean([r["seconds_per_epoch"] for r in rows if r["variant"] == variant]))
+            out.append({"architecture": variant, "BD-rate vs CompressAI": b.text(),
+                        "autoenc s/epoch": ours_time,
+                        "CompressAI s/epoch": float(np.mean([p["seconds_per_epoch"] for p in theirs]))})
+            headline_anchor += f" {variant}: BD-rate vs CompressAI {b.text()}."
+        anchor_section.add_table(Table(out, title="autoenc against CompressAI 1.2.8 (same layers, data, lambdas, "
+                                                  "optimiser, epochs)", formats={"autoenc s/epoch": ".1f",
+                                                                                 "CompressAI s/epoch": ".1f"}))
+        anchor_section.add_note(f"Anchor settings: {json.dumps(a.get('settings', {}), sort_keys=True)}")
+    sections.append(anchor_section)
+    span = [p["bpp"] for pts in curves.values() for p in pts]
+    headline = (f"{len(rows)} learned codecs ({', '.join(curves)}) from {min(span):.2f} to {max(span):.2f} bpp on "
+                f"{n_test:,} test images; every stream decoded {'exactly' if not bad else 'with clipping'}."
+                + headline_anchor)
+    return AnalysisResult(headline, f"{len(rows)} runs", None, sections, alerts,
+                          datasets=[str(ctx.data_settings.get("dataset", ""))])
