@@ -73,9 +73,8 @@ TASKS: dict[str, Task] = {
     "compression": Task(
         "compression", run="autoenc.study.tasks.compression:run", predict="autoenc.study.tasks.compression:predict",
         files={"model.npz": _MODEL, "history.csv": _HISTORY + ", with the validation bpp and PSNR",
-               "per_image.npz": "per test image: range-coded bytes (test_bytes), bits from the likelihoods "
-                                "(test_bits), MSE of the decoded image (test_mse), test_labels; val_bits, val_mse; "
-                                "the learned medians"},
+               "per_image.npz": "per test image: bits from the likelihoods at test-time rounding (test_bits), "
+                                "MSE of the reconstruction (test_mse), test_labels; val_bits, val_mse; the medians"},
         analysis="compression"),
     "regressor": Task(
         "regressor", run="autoenc.study.tasks.regressor:run", predict="autoenc.study.tasks.regressor:predict",

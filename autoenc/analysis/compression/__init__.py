@@ -19,7 +19,7 @@ import numpy as np
 
 from ..content import Alert, AnalysisResult, Section, Table
 from ..context import ReportContext
-from ..rate_distortion import JPEG_QUALITIES, WEBP_QUALITIES, bd_rate_overlap, codec_curve, pillow_curve, ssim_batch
+from ..rate_distortion import JPEG_QUALITIES, WEBP_QUALITIES, bd_rate_overlap, codec_curve, distortion, pillow_curve
 from .figures import densities_figure, rd_figure, reconstructions_figure
 
 ANCHOR_FILE = "compressai_anchor.json"
@@ -33,31 +33,44 @@ def _side(n_pixels: int) -> int:
     return side
 
 
-def run_rows(ctx: ReportContext, X_test: np.ndarray, side: int) -> list[dict[str, Any]]:
-    """One row per done run: its grid values, rates, PSNR and SSIM on the test images."""
+def learned_point(run: Any, X_train: np.ndarray, X_test: np.ndarray, side: int) -> dict[str, Any]:
+    """One run as a real codec: the learned density as the coder's tables (covering every rounded
+    latent of the run's training images), every test image encoded to bytes and decoded."""
+    from ...codec import LatentCodec
+
+    model = run.load_model().eval()
+    n_val = int(round(len(X_train) * float(run.config.train["validation_split"])))
+    train = X_train[:len(X_train) - n_val]
+    codes = np.concatenate([model.encode(train[i:i + 2000].astype(np.float32)) for i in range(0, len(train), 2000)])
+    codec = LatentCodec.from_learned(model, X_test.shape[1], codes)
+    blobs = codec.encode(X_test)
+    symbols = codec.decode_symbols(blobs)
+    quantized = codec.quantize(X_test)
+    rounded = np.rint(codec.encode_fn(X_test) - codec.center) - codec.offset
+    d = distortion(X_test, codec.dequantize(symbols), side)
+    n_pixels = X_test.shape[1]
+    return {"bpp": float(8 * np.mean([len(b) for b in blobs]) / n_pixels),
+            "bpp_ideal": float(codec.ideal_bits(symbols).mean() / n_pixels),
+            "psnr": float(d["psnr"].mean()), "ssim": float(d["ssim"].mean()),
+            "round_trip_exact": bool(np.array_equal(symbols, quantized)),
+            "clipped": int((rounded != quantized).sum())}
+
+
+def run_rows(ctx: ReportContext, X_train: np.ndarray, X_test: np.ndarray, side: int) -> list[dict[str, Any]]:
+    """One row per done run: its grid values, the codec's measurements (cached per model file and
+    test images) and the rate its likelihoods predict."""
     from ...study.store import sha256_file
 
     rows = []
     for run in ctx.results.done:
         m, arrays = run.metrics, run.arrays()
-        mse = np.asarray(arrays["test_mse"], np.float64)
-        n_pixels = X_test.shape[1]
-        key = f"{sha256_file(run.path / 'model.npz')}:{len(X_test)}"
-
-        def ssim(run: Any = run) -> dict[str, Any]:
-            model = run.load_model().eval()
-            X_hat = np.concatenate([model.forward(X_test[i:i + 1000].astype(np.float32))
-                                    for i in range(0, len(X_test), 1000)])
-            return {"ssim": float(ssim_batch(X_test, X_hat, side).mean())}
-
-        value = ctx.cached(f"rd-learned-{run.run_id}.json", key, ssim) if len(mse) == len(X_test) \
-            else {"ssim": math.nan}
+        key = json.dumps({"model": sha256_file(run.path / "model.npz"), "data": ctx.data_settings,
+                          "n_test": len(X_test)}, sort_keys=True)
+        point = ctx.cached(f"rd-learned-{run.run_id}.json", key,
+                           lambda run=run: learned_point(run, X_train, X_test, side))
         rows.append({"run": run.run_id, "variant": run.config.model.get("variant", run.config.model["architecture"]),
-                     "lambda": float(run.config.train["rd_lambda"]), "seed": run.config.seed,
-                     "bpp": 8 * float(np.mean(arrays["test_bytes"])) / n_pixels,
-                     "bpp_likelihood": float(np.mean(arrays["test_bits"])) / n_pixels,
-                     "psnr": float(np.mean(10 * np.log10(1 / np.maximum(mse, 1e-10)))), "ssim": value["ssim"],
-                     "round_trip_exact": bool(m.get("round_trip_exact")), "clipped": int(m.get("clipped_values", 0)),
+                     "lambda": float(run.config.train["rd_lambda"]), "seed": run.config.seed, **point,
+                     "bpp_likelihood": float(np.mean(arrays["test_bits"])) / X_test.shape[1],
                      "seconds_per_epoch": float(m.get("seconds_per_epoch", math.nan)),
                      "epochs": int(m.get("epochs_run", 0))})
     return rows
@@ -149,7 +162,7 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
     X_test = np.asarray(X_test, np.float64)
     side = _side(X_test.shape[1])
     with ctx.timed("learned codecs"):
-        rows = run_rows(ctx, X_test, side)
+        rows = run_rows(ctx, np.asarray(X_train, np.float64), X_test, side)
     bad = [r["run"] for r in rows if not r["round_trip_exact"] or r["clipped"]]
     if bad:
         alerts.append(Alert("warning", f"{len(bad)} runs did not decode every latent exactly", "Values beyond the "
@@ -159,7 +172,8 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
         base = baselines(ctx, X_train, X_test, side)
     n_test = len(X_test)
     settings = Section("Settings", paragraphs=[
-        f"{len(rows)} runs; every rate is range-coded bytes per image (32-bit words, as `constriction` emits them) "
+        f"{len(rows)} runs; each run's model is a codec here (its learned densities as the range coder's "
+        "integer tables); every rate is range-coded bytes per image (32-bit words, as `constriction` emits them) "
         f"on {n_test:,} test images, PSNR and SSIM of the decoded images. Loss: lambda x 255^2 x MSE (pixels in "
         "[0, 1]) + bits per pixel, CompressAI's convention. Training budgets are fixed (see the study file); "
         "results at a short budget are labelled by it."])
