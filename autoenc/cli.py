@@ -157,12 +157,116 @@ def _check_design(spec: StudySpec) -> str:
     return d.describe()
 
 
+def _check_data(spec: StudySpec) -> list[str]:
+    """Your own data sets of the study (paths), read and validated before anything trains: one line
+    each (counts, image size, pixel range, classes, checksum); a bad file is an error now."""
+    from .datasets import files, info
+
+    names = [spec.data.get("dataset"), *spec.grid.get("dataset", [])]
+    lines = []
+    for name in dict.fromkeys(n for n in names if n):
+        if files.find(str(name)) is None:
+            continue
+        d = info(str(name))
+        classes = ", ".join(d.class_names[:10]) + (", ..." if len(d.class_names) > 10 else "")
+        lines.append(f"data {d.name} ({d.source}): {d.n_train:,} train / {d.n_test:,} test images of "
+                     f"{' x '.join(map(str, d.shape))}, {d.notes}; {d.n_classes} classes ({classes}); "
+                     f"sha256 {d.checksum}")
+    return lines
+
+
+def _seconds(run: object) -> float | None:
+    value = getattr(run, "metrics", {}).get("train_seconds")
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
+
+
+def _preset_lines(args: argparse.Namespace, spec: StudySpec) -> list[str]:
+    """Each preset: its runs, how many the store has done, and the training time the rest would
+    take, estimated from the store's done runs (same settings but the seed, else the same settings
+    but seed and epochs, scaled per epoch); one core per run, so divide by --jobs."""
+    import statistics
+
+    from .study.grid import setting_key
+
+    store = _store(args, spec)
+    done = store.results().done if store.root.is_dir() else []
+    per_cell: dict[str, list[float]] = {}
+    per_epoch: dict[str, list[float]] = {}
+    everything: list[float] = []
+    for run in done:
+        seconds = _seconds(run)
+        if seconds is None:
+            continue
+        epochs = run.metrics.get("epochs_run") or run.config.train.get("epochs") or 1
+        per_cell.setdefault(setting_key(run.config), []).append(seconds)
+        key = _without_epochs(run.config)
+        per_epoch.setdefault(key, []).append(seconds / max(1, int(epochs)))
+        everything.append(seconds / max(1, int(epochs)))
+    lines = []
+    for name in spec.presets:
+        try:
+            configs = expand(load_spec(spec.path or spec.name, name, args.overrides))
+        except SpecError as e:
+            lines.append(f"  {name}: invalid ({e})")
+            continue
+        finished = sum(store.status(c.run_id) == "done" for c in configs) if store.root.is_dir() else 0
+        total, guessed, unknown = 0.0, 0, 0
+        for c in configs:
+            if store.root.is_dir() and store.status(c.run_id) == "done":
+                continue
+            cell = per_cell.get(setting_key(c))
+            epochs = int(c.train.get("epochs", 1))
+            if cell:
+                total += statistics.median(cell)
+            elif per_epoch.get(_without_epochs(c)):
+                total += statistics.median(per_epoch[_without_epochs(c)]) * epochs
+            elif everything:
+                total += statistics.median(everything) * epochs
+                guessed += 1
+            else:
+                unknown += 1
+        left = len(configs) - finished
+        if not left:
+            estimate = "all done"
+        elif unknown:
+            estimate = (f"no time estimate: the store {store.root} has no timed runs yet (sweep the quick preset "
+                        "first; its runs calibrate the rest)")
+        else:
+            rough = f"; rough: {guessed} runs have no similar run in the store" if guessed else ""
+            estimate = (f"about {_duration(total)} of training for the {left} left, one core per run (divide by "
+                        f"--jobs){rough}")
+        mark = " (selected)" if name == spec.preset else ""
+        lines.append(f"  {name}{mark}: {len(configs)} runs, {finished} done; {estimate}")
+    return lines
+
+
+def _without_epochs(config: object) -> str:
+    from .study.grid import RunConfig, setting_key
+
+    assert isinstance(config, RunConfig)
+    train = {k: v for k, v in config.train.items() if k not in ("epochs", "snapshot_epochs")}
+    return setting_key(RunConfig(config.task, config.data, config.model, train, config.seed, config.params))
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     for spec in _studies(args):
         d = spec.to_dict()
         print(json.dumps(d, indent=2))
         print(f"grid: {' x '.join(f'{k}({len(v)})' for k, v in spec.grid.items())} = {spec.grid_size} runs")
         print(_check_design(spec))
+        for line in _check_data(spec):
+            print(line)
+        print(f"presets (store {_store(args, spec).root}):")
+        for line in _preset_lines(args, spec):
+            print(line)
     return 0
 
 
@@ -255,6 +359,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     specs = _studies(args)
     for spec in specs:  # every study checked before the first run trains
         _check_design(spec)
+        for line in _check_data(spec):
+            log.info(line)
     if not args.no_report:
         _claim_report_dirs(args, specs)
     for spec in specs:
@@ -323,7 +429,21 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {s:<8} {c.run_id}  {cell}{extra}")
         print("  " + ", ".join(f"{k}: {counts.get(k, 0)}" for k in ("done", "failed", "partial", "pending"))
               + f" of {len(configs)}")
+        note = _other_settings_note(store, configs, spec)
+        if note:
+            print("  " + note)
     return 0
+
+
+def _other_settings_note(store: RunStore, configs: list, spec: StudySpec) -> str:
+    """A line when the store holds done runs outside this grid (another preset, other --set values)."""
+    others, differ = store.results().other_settings(configs)
+    if not others:
+        return ""
+    what = "; ".join(f"{k} ∈ {{{', '.join(map(str, v))}}}" for k, v in list(differ.items())[:6]) or "other grid values"
+    return (f"the store also holds {len(others)} done runs of other settings ({what}); status and report use the "
+            f"runs of preset {spec.preset!r} (and any --set values) only; results.csv lists every done run with a "
+            "column per setting that differs")
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -384,6 +384,15 @@ def run_alerts(store: RunStore, results: StudyResults, n_configs: int) -> list[A
                             _listed([" = ".join(f"{v}: {versions[v]} runs" for v in g) for g in groups])))
     if not results.done:
         alerts.append(Alert("error", "no completed runs", "Nothing to analyse yet: run `sweep` first."))
+    others, differ = store.results().other_settings([*(r.config for r in results.done), *results.missing,
+                                                     *(r.config for r in results.failed)])
+    if others:
+        alerts.append(Alert("info", f"the store holds {len(others)} more done runs of other settings",
+                            f"This report uses the {len(results.done)} done runs of its grid; runs that differ in "
+                            "any resolved setting are never pooled. results.csv lists every done run with a column "
+                            "per setting that differs. Settings that tell them apart:",
+                            _listed([f"{k}: {', '.join(map(str, v))}" for k, v in differ.items()]
+                                    or ["other grid values"])))
     return alerts
 
 

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..study.grid import RunConfig, canonical_json, resolve
+from ..study.grid import setting_key, varying_settings  # noqa: F401  (re-exported: the settings side of the design)
 
 if TYPE_CHECKING:
     from ..study.spec import StudySpec
@@ -252,35 +252,3 @@ def check_structural(d: Design, task: str) -> None:
         raise DesignError(f"[study].compare = {d.compared!r}: the autoencoder report compares training choices at "
                           "equal depth and latent size (its strata; the error-vs-latent-size trend and the tables "
                           "cover them); compare another grid axis, or use report = \"generic\"")
-
-
-def setting_key(config: RunConfig) -> str:
-    """Every resolved setting of a run except its seed: runs pooled as seeds must share it."""
-    d = resolve(config).to_dict()
-    d.pop("seed")
-    d.pop("params")
-    return canonical_json(d)
-
-
-def _flat(config: RunConfig) -> dict[str, Any]:
-    d = resolve(config).to_dict()
-    out: dict[str, Any] = {"task": d["task"]}
-    for section in ("data", "model", "train"):
-        for k, v in d[section].items():
-            out[f"{section}.{k}"] = v
-    return out
-
-
-def varying_settings(configs: Sequence[RunConfig]) -> dict[str, list[Any]]:
-    """The resolved settings (``section.key``, seed excluded) that differ between ``configs``,
-    with their distinct values in first-seen order."""
-    flats = [_flat(c) for c in configs]
-    keys = list(dict.fromkeys(k for f in flats for k in f))
-    out: dict[str, list[Any]] = {}
-    for k in keys:
-        seen: dict[str, Any] = {}
-        for f in flats:
-            seen.setdefault(canonical_json(f.get(k)), f.get(k))
-        if len(seen) > 1:
-            out[k] = list(seen.values())
-    return out

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cache as _cache
+from . import files as _files
 from . import online, synthetic
 from .cache import RawSplit
 from .errors import DatasetFormatError, DatasetNotFoundError
@@ -37,10 +38,27 @@ from .specs import (  # noqa: F401  (re-exported: the registry's public table)
     SPLITS,
     DatasetSpec,
     FileFormat,
-    class_names,
     get_spec,
 )
+from .specs import class_names as _builtin_class_names
 from .usps import parse_course, parse_esl, parse_libsvm
+
+
+# --------------------------------------------------------------------------- the user's own data sets
+def _file_spec(ds: _files.FileDataset, raw: RawSplit) -> DatasetSpec:
+    n_classes = int(raw.y.max(initial=0)) + 1
+    shape = _files.sample_shape(raw)
+    return DatasetSpec(ds.name, "image", shape, tuple(ds.names(n_classes)), f"your data ({ds.kind}: {ds.name})")
+
+
+def class_names(name: str) -> list[str]:
+    """The class names of ``name`` in label order (empty for regression data; your own data:
+    the class folder names or the label numbers)."""
+    ds = _files.find(name)
+    if ds is None:
+        return _builtin_class_names(name)
+    train, test = ds.read("train"), ds.read("test")
+    return ds.names(int(max(train.y.max(initial=0), test.y.max(initial=0))) + 1)
 
 
 # --------------------------------------------------------------------------- reading files
@@ -394,9 +412,16 @@ def load(
     DatasetFormatError
         A file is truncated, corrupt or mislabelled; the message names it.
     """
-    spec = get_spec(name)
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    own = _files.find(name)
+    if own is not None:  # a path or a name given with register_dataset (autoenc.datasets.files)
+        if params:
+            raise ValueError(f"unexpected parameters {sorted(params)} for your data set {name!r}")
+        raw = own.read(split)
+        return _finish(_file_spec(own, raw), raw.X, raw.y, raw.raw_range, subset=subset, shape=shape, scale=scale,
+                       seed=seed)
+    spec = get_spec(name)
     if source not in spec.sources:
         raise ValueError(
             f"source {source!r} is not available for {spec.name!r}; use one of {spec.sources}"
@@ -444,8 +469,19 @@ def info(name: str, *, data_dir: str | os.PathLike | None = None) -> DatasetInfo
     """Describe ``name`` as ``load(name, source='auto')`` would find it, without downloading.
 
     Local files are parsed (and cached) once to count and validate them; OpenML copies
-    count only when already downloaded into the cache.
+    count only when already downloaded into the cache. Your own data (a path or a registered
+    name) are read and validated (shape, range, labels).
     """
+    own = _files.find(name)
+    if own is not None:
+        d = _files.describe(own)
+        raw = own.read("train")
+        notes = [f"pixels {d['dtype']}", *(n for n in d["notes"] if not n.startswith("images "))]
+        return DatasetInfo(name=own.name, found=True, source=own.kind,
+                           location=str(own.path) if own.path else None, n_train=d["n_train"], n_test=d["n_test"],
+                           shape=tuple(d["shape"]), n_classes=len(d["classes"]), class_names=d["classes"],
+                           notes="; ".join(notes), checksum=d["checksum"],
+                           files=dict(raw.files))
     spec = get_spec(name)
     base = dict(name=spec.name, shape=spec.sample_shape, n_classes=len(spec.class_names),
                 class_names=list(spec.class_names))

@@ -115,3 +115,42 @@ def expand(spec: StudySpec) -> list[RunConfig]:
     if len(set(ids)) != len(ids):  # same settings reached twice through different grid keys
         raise ValueError("the grid produces identical run configs; remove the duplicate values")
     return runs
+
+
+def setting_key(config: RunConfig) -> str:
+    """Every resolved setting of a run except its seed: runs pooled as seeds must share it."""
+    d = resolve(config).to_dict()
+    d.pop("seed")
+    d.pop("params")
+    return canonical_json(d)
+
+
+def flat_settings(config: RunConfig) -> dict[str, Any]:
+    """The resolved settings of a run as ``section.key`` -> value (and ``task``), the seed left out."""
+    d = resolve(config).to_dict()
+    out: dict[str, Any] = {"task": d["task"]}
+    for section in SECTIONS:
+        for k, v in d[section].items():
+            out[f"{section}.{k}"] = v
+    return out
+
+
+def varying_settings(configs: list[RunConfig]) -> dict[str, list[Any]]:
+    """The resolved settings (``section.key``; the seed left out) that differ between ``configs``,
+    with their distinct values in first-seen order."""
+    flats = [flat_settings(c) for c in configs]
+    out: dict[str, list[Any]] = {}
+    for k in dict.fromkeys(k for f in flats for k in f):
+        seen: dict[str, Any] = {}
+        for f in flats:
+            seen.setdefault(canonical_json(f.get(k)), f.get(k))
+        if len(seen) > 1:
+            out[k] = list(seen.values())
+    return out
+
+
+def settings_table(configs: list[RunConfig]) -> list[dict[str, Any]]:
+    """Per config, its values of the settings that differ between ``configs`` (``varying_settings``)."""
+    keys = list(varying_settings(configs))
+    flats = [flat_settings(c) for c in configs]
+    return [{k: f.get(k) for k in keys} for f in flats]

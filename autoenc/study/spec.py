@@ -91,6 +91,9 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     },
     "data": {
         "dataset": ((str,), None),
+        # your own data (a path in dataset): the sha256 of its files' manifest, filled in when the study
+        # is read, so runs on a changed file get new ids; a value given in the file pins the content
+        "dataset_sha256": ((str,), None),
         "train_subset": ((int,), _positive),
         "test_subset": ((int,), _positive),
         "shape": ((str,), _one_of("flat", "image", "sequence")),
@@ -387,6 +390,46 @@ def _check_schedules(where: str, train: dict[str, Any], variants: dict[str, Any]
             raise SpecError(f"{where}: {which} combines lr_schedule = 'cosine' with lr_decay; keep one of them")
 
 
+def _own_data(study_file: Path, where: str, doc: dict[str, Any]) -> None:
+    """``[data] dataset`` (or ``[grid] dataset`` values) naming a file or folder of the user's:
+    made absolute (relative paths are relative to the study file) and, for ``[data]``, its
+    content checksum recorded as ``dataset_sha256`` (autoenc.datasets.files)."""
+    from ..datasets.files import FileDataset, is_path, registered
+    from ..datasets.specs import REGISTRY
+
+    def resolve_path(value: str) -> str:
+        key = value.strip().lower().replace("-", "_")
+        base = study_file.resolve().parent
+        if key in REGISTRY or key in registered() or not (is_path(value) or (base / value).exists()):
+            return value
+        p = Path(value).expanduser()
+        p = p if p.is_absolute() else base / p
+        if not p.exists():
+            raise SpecError(f"{where}: [data].dataset = {value!r}: no such file or folder ({p}; a relative path is "
+                            "relative to the study file). Your own data: a .npz with x_train, x_test (optional "
+                            "y_train, y_test) or a folder of PNG/JPEG images (docs/own_studies.md)")
+        return str(p.resolve())
+
+    data = doc.setdefault("data", {})
+    grid = doc.get("grid", {})
+    if "dataset" in grid:
+        grid["dataset"] = [resolve_path(v) for v in grid["dataset"]]
+    if "dataset" not in data:
+        return
+    data["dataset"] = resolve_path(data["dataset"])
+    if not Path(data["dataset"]).is_absolute():
+        return  # a built-in or registered name
+    try:
+        checksum = FileDataset(data["dataset"], path=Path(data["dataset"])).checksum()
+    except OSError as e:
+        raise SpecError(f"{where}: [data].dataset {data['dataset']}: cannot be read ({e})") from e
+    pinned = data.get("dataset_sha256")
+    if pinned and pinned != checksum:
+        raise SpecError(f"{where}: [data].dataset {data['dataset']} has changed: its content checksum is {checksum}, "
+                        f"the study file pins dataset_sha256 = {pinned!r}; restore the data or update the pin")
+    data["dataset_sha256"] = checksum
+
+
 def load_spec(
     name_or_path: str | Path, preset: str | None = None, overrides: list[str] | None = None
 ) -> StudySpec:
@@ -473,6 +516,7 @@ def load_spec(
                         "'.'; no path separators): it names the run store folder under --out")
     for section in (*SECTIONS, "grid"):
         _check_finite(where_p, section, doc.get(section, {}))
+    _own_data(path, where_p, doc)
     return StudySpec(
         name=name,
         description=head["description"],

@@ -311,12 +311,22 @@ class StudyResults:
     missing: list[RunConfig]
 
     def to_frame(self) -> pd.DataFrame:
+        """One row per done run: ``run_id``, the grid values (``param_*``), every resolved setting that
+        differs between the rows and is not a grid value of every row (``train.epochs`` when runs of 30
+        and 40 epochs share the store), then the metrics."""
         import pandas as pd
 
+        from .grid import settings_table
+
+        settings = settings_table([r.config for r in self.done])
+        shown = [k for k in (settings[0] if settings else {})
+                 if not all(k.partition(".")[2] in r.params and r.params[k.partition(".")[2]] == s[k]
+                            for r, s in zip(self.done, settings, strict=True))]
         rows = []
-        for r in self.done:
+        for r, s in zip(self.done, settings, strict=True):
             row: dict[str, Any] = {"run_id": r.run_id}
             row.update({f"param_{k}": v for k, v in r.params.items()})
+            row.update({k: (json.dumps(s[k]) if isinstance(s[k], list | dict) else s[k]) for k in shown})
             flat: dict[str, Any] = {}
             _flatten("", r.metrics, flat)
             row.update(flat)
@@ -327,6 +337,26 @@ class StudyResults:
         path = path or self.store.root / "results.csv"
         atomic_write_text(path, self.to_frame().to_csv(index=False))
         return path
+
+    def other_settings(self, configs: list[RunConfig]) -> tuple[list[Run], dict[str, list[Any]]]:
+        """The done runs of this store outside ``configs`` (other presets or ``--set`` values), and
+        for each resolved setting in which some of them differ from every config, their values."""
+        from .grid import canonical_json, flat_settings
+
+        ids = {c.run_id for c in configs}
+        others = [r for r in self.done if r.run_id not in ids]
+        if not others:
+            return [], {}
+        inside: dict[str, set[str]] = {}
+        for c in configs:
+            for k, v in flat_settings(c).items():
+                inside.setdefault(k, set()).add(canonical_json(v))
+        differ: dict[str, dict[str, Any]] = {}
+        for r in others:
+            for k, v in flat_settings(r.config).items():
+                if canonical_json(v) not in inside.get(k, set()):
+                    differ.setdefault(k, {})[canonical_json(v)] = v
+        return others, {k: list(v.values()) for k, v in differ.items()}
 
     def select(self, **params: Any) -> list[Run]:
         """Done runs whose grid values match every given ``param=value``."""

@@ -162,3 +162,32 @@ def test_usps_activation_study_keeps_activation_apart(usps, tmp_path):
     verdicts = readme.split("**Verdicts per cell**")[1].split("## ")[0]
     assert "| relu |" in verdicts and "| tanh |" in verdicts  # both activation values in the comparison
     assert "Compared factor: loss" in readme and "strata: activation, latent size" in readme
+
+
+@pytest.mark.slow
+def test_npz_study_sweeps_and_reports_without_fashion_constants(usps, tmp_path, monkeypatch):
+    """A study whose dataset is a .npz the test makes (from USPS digits, 16 x 16) sweeps and reports;
+    nothing of Fashion-MNIST (image size, split sizes, loss floors, class names) leaks into its text."""
+    import numpy as np
+
+    from autoenc import datasets
+
+    monkeypatch.setenv("AUTOENC_CACHE_DIR", str(tmp_path / "cache"))
+    X, y = datasets.load("usps", "train", subset=300)
+    Xt, yt = datasets.load("usps", "test", subset=100)
+    to8 = lambda a: np.round(a.reshape(-1, 16, 16) * 255).astype(np.uint8)  # noqa: E731
+    np.savez(tmp_path / "digits.npz", x_train=to8(X), y_train=y, x_test=to8(Xt), y_test=yt)
+    study = tmp_path / "own.toml"
+    study.write_text(USPS_STUDY.format(compare="", extra='loss = ["mse", "bce"]').replace('"usps"', '"digits.npz"')
+                     .replace("train_subset = 300\ntest_subset = 120\n", "").replace('activation = ["relu", "tanh"]\n',
+                                                                                     ""))
+    out = tmp_path / "runs"
+    assert main(["sweep", str(study), "--out", str(out), "--jobs", "1", "--report-option", "tsne_models=0",
+                 "--report-option", "rd_images=60"]) == 0
+    readme = (out / "usps_activation" / "report" / "README.md").read_text()
+    assert "## Alerts" in readme and "not produced" not in readme
+    for constant in ("6,000", "10,000 test", "0.242", "784", "28 × 28", "60,000", "Fashion", "T-shirt"):
+        assert constant not in readme, constant
+    assert "100 test images" in readme and "16 × 16" in readme  # from the data
+    assert "last 60 training images" in readme  # validation size from the runs
+    assert "data checksum" in readme and datasets.info(str(tmp_path / "digits.npz")).checksum in readme
