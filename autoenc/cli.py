@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the report into a non-empty folder it did not create (it removes nothing there)")
     p.add_argument("--report-option", action="append", default=[], metavar="KEY=VALUE", dest="report_options",
                    help=REPORT_OPTION_HELP)
-    p.add_argument("--data-dir", default=None, help="data directory (else $AUTOENC_DATA_DIR, data/, system paths)")
+    p.add_argument("--data-dir", default=None, help="the folder of the data files (they may lie in it or in a "
+                   "subfolder named after the data set); nothing else is used. Default: $AUTOENC_DATA_DIR, data/, "
+                   "system paths")
     p = sub.add_parser("status", help="done / failed / pending per grid cell",
                        epilog="example: autoenc status fashion_ae --out runs")
     _common(p)
@@ -112,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quantization step per code dimension, in units of its train-split standard deviation "
                         "(smaller: more bits, less distortion; default 0.5)")
     p.add_argument("--to", required=True, help="output .npz path")
-    p.add_argument("--data-dir", default=None, help="data directory (else $AUTOENC_DATA_DIR, data/, system paths)")
+    p.add_argument("--data-dir", default=None, help="the folder of the data files (they may lie in it or in a "
+                   "subfolder named after the data set); nothing else is used. Default: $AUTOENC_DATA_DIR, data/, "
+                   "system paths")
     return parser
 
 
@@ -126,7 +130,9 @@ def _studies(args: argparse.Namespace, reading: bool = False) -> list[StudySpec]
 
 
 def _store(args: argparse.Namespace, spec: StudySpec) -> RunStore:
-    return RunStore(Path(args.out) / spec.name)
+    store = RunStore(Path(args.out) / spec.name)
+    store.check_layout()  # a file where a folder belongs (or the reverse): one line now, not a traceback later
+    return store
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -336,6 +342,12 @@ def _check_out(out: Path) -> None:
         raise SpecError(f"--out {out} is not writable; choose another directory")
 
 
+def _use_data_dir(value: str) -> None:
+    """``--data-dir`` means that folder: its files and its data-set subfolders, and no fallback
+    to other folders or online sources (autoenc.datasets.locate)."""
+    os.environ["AUTOENC_DATA_DIR"] = os.environ["AUTOENC_DATA_DIR_ONLY"] = str(Path(value).resolve())
+
+
 def _check_data_dir(value: str | None) -> None:
     if value and not Path(value).is_dir():
         raise SpecError(f"--data-dir {value} does not exist or is not a directory; point it at the folder "
@@ -347,7 +359,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     _check_data_dir(args.data_dir)
     if args.data_dir:
-        os.environ["AUTOENC_DATA_DIR"] = str(Path(args.data_dir).resolve())
+        _use_data_dir(args.data_dir)
     if args.jobs is not None and args.jobs < 1:
         raise SpecError(f"--jobs must be >= 1, got {args.jobs}")
     if args.threads_per_run < 1:
@@ -449,7 +461,7 @@ def _other_settings_note(store: RunStore, configs: list, spec: StudySpec) -> str
 def cmd_report(args: argparse.Namespace) -> int:
     _check_data_dir(args.data_dir)
     if args.data_dir:
-        os.environ["AUTOENC_DATA_DIR"] = str(Path(args.data_dir).resolve())
+        _use_data_dir(args.data_dir)
     specs = _studies(args, reading=True)
     for spec in specs:
         store = _store(args, spec)
@@ -507,7 +519,7 @@ def cmd_codec(args: argparse.Namespace) -> int:
         raise SpecError(f"--step-scale must be a finite number > 0, got {args.step_scale}")
     _check_data_dir(args.data_dir)
     if args.data_dir:
-        os.environ["AUTOENC_DATA_DIR"] = args.data_dir
+        _use_data_dir(args.data_dir)
     spec = _studies(args, reading=True)[0]
     try:
         run = find_run(spec, _store(args, spec), _cell(args.cell))

@@ -6,6 +6,10 @@ specific to a data set (the Debian package folder for Fashion-MNIST). Inside eac
 subfolders named after the data set are tried first (``fashion-mnist``, ``mnist``, ``usps``...),
 so ``AUTOENC_DATA_DIR=/work/shared/data`` finds both ``usps/`` and ``mnist/``. An explicit
 ``data_dir`` is searched itself before its subfolders.
+
+``$AUTOENC_DATA_DIR_ONLY`` (what the study command line's ``--data-dir`` sets) names the one
+folder to use: its files and its data-set subfolders, and nothing else (no other folder, no
+online source), so a study never trains silently on other data than the folder given.
 """
 
 from __future__ import annotations
@@ -20,6 +24,12 @@ from pathlib import Path
 from .errors import DatasetFormatError
 
 ENV_DATA_DIR = "AUTOENC_DATA_DIR"
+ENV_DATA_DIR_ONLY = "AUTOENC_DATA_DIR_ONLY"
+
+
+def only_data_dir() -> str | None:
+    """The one data folder to use (``$AUTOENC_DATA_DIR_ONLY``, set by ``--data-dir``), or None."""
+    return os.environ.get(ENV_DATA_DIR_ONLY, "").strip() or None
 
 
 def project_root() -> Path | None:
@@ -63,6 +73,10 @@ def search_dirs(
         an explicit ``data_dir`` is taken at its word.
     """
     bases: list[tuple[Path, str, bool]] = []
+    if data_dir is None and only_data_dir():  # --data-dir: that folder itself, then its subfolders
+        base = Path(only_data_dir()).expanduser()  # type: ignore[arg-type]
+        return [SearchDir(base, "--data-dir"), *(SearchDir(base / sub, f"--data-dir, subfolder {sub}/")
+                                                 for sub in folders)]
     if data_dir is not None:
         bases.append((Path(data_dir).expanduser(), "data_dir argument", True))
     for part in os.environ.get(ENV_DATA_DIR, "").split(os.pathsep):

@@ -21,7 +21,7 @@ from . import online, synthetic
 from .cache import RawSplit
 from .errors import DatasetFormatError, DatasetNotFoundError
 from .idx import parse_idx
-from .locate import ENV_DATA_DIR, SearchDir, find_file, read_payload, search_dirs
+from .locate import ENV_DATA_DIR, SearchDir, find_file, only_data_dir, read_payload, search_dirs
 from .mnist_csv import parse_mnist_csv
 from .specs import (  # noqa: F401  (re-exported: the registry's public table)
     _SYNTHETIC_NOTE,
@@ -275,6 +275,8 @@ def _load_raw(
         return _read_digits(split), []
     if source == "auto":
         order = spec.auto_order(split)
+        if only_data_dir() and data_dir is None:  # --data-dir: the files there, no online source
+            order = [s for s in order if s in FORMATS]
     elif source == "files":
         order = [f for f in spec.formats if split in FORMATS[f].files]
     else:

@@ -78,14 +78,31 @@ def _environment(kind: str):
                                  undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                                  keep_trailing_newline=True)
         env.filters["cell"] = lambda v: Markup(md_escape(v).replace("|", "\\|").replace("\n", " "))
-        env.filters["inline"] = lambda v: Markup(md_escape(v))
+        env.filters["inline"] = lambda v: Markup(md_block_safe(md_escape(v)))
     return env
 
 
+#: line breaks and control characters (C0, DEL, C1, Unicode line and paragraph separators)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+#: what makes the start of a line a block of its own: heading, quote, list, fence, rule, table
+_BLOCK_START = re.compile(r"^(\s*)([#>+*=|`~_-]|\d+(?=[.)]))")
+
+
 def md_escape(value: Any) -> str:
-    """Text for Markdown: ``&``, ``<`` and ``>`` as entities, so no raw HTML gets through, and
-    ``](`` broken up, so no interpolated text becomes a link."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("](", "]\\(")
+    """Text for Markdown, the one place every interpolated string passes through: one line
+    (line breaks and control characters become spaces, so no text starts a heading or a
+    ``[x]: javascript:`` definition on a line of its own), ``&``, ``<`` and ``>`` as entities
+    (no raw HTML), and ``](`` / ``]:`` broken up (no link, no link definition)."""
+    text = _CONTROL.sub(" ", str(value))
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("](", "]\\(")
+            .replace("]:", "]\\:"))
+
+
+def md_block_safe(text: str) -> str:
+    """``text`` (already ``md_escape``d) placed at the start of a line stays a paragraph: a
+    leading ``#``, ``-``, ``>``, ``1.`` ... is escaped."""
+    return _BLOCK_START.sub(lambda m: m.group(1) + "\\" + m.group(2) if not m.group(2)[0].isdigit()
+                            else m.group(1) + m.group(2) + "\\", text, count=1)
 
 
 def _table_view(table: Table) -> dict[str, Any]:
@@ -167,6 +184,7 @@ def build_report(
     store_root, report_dir = Path(store_root), Path(report_dir)
     folder = claim(report_dir, force=force)  # every check of the output paths, before the analysis
     store = RunStore(store_root)
+    store.check_layout()
     configs = expand(spec)
     results = store.results(configs)
     if verbose is None:

@@ -50,6 +50,8 @@ def execute_run(store_root: str, config_dict: dict[str, Any], options: dict[str,
 
     if options.get("data_dir"):
         os.environ["AUTOENC_DATA_DIR"] = options["data_dir"]
+    if options.get("data_dir_only"):  # --data-dir: that folder and nothing else (datasets.locate)
+        os.environ["AUTOENC_DATA_DIR_ONLY"] = options["data_dir_only"]
     config = RunConfig.from_dict(config_dict)
     store = RunStore(store_root)
     run_id = config.run_id
@@ -199,6 +201,7 @@ def run_all(
         "retry_failed": retry_failed,
         "verbose": verbose,
         "data_dir": data_dir,
+        "data_dir_only": os.environ.get("AUTOENC_DATA_DIR_ONLY") or None,
         "wait_for_lock": False,
     }
     params = {c.run_id: c.params for c in configs}

@@ -430,6 +430,49 @@ def _own_data(study_file: Path, where: str, doc: dict[str, Any]) -> None:
     data["dataset_sha256"] = checksum
 
 
+#: Limits of a study file: its size, and how deep its tables and arrays nest.
+MAX_STUDY_BYTES = 1 << 20
+MAX_NESTING = 8
+
+
+def _depth(obj: Any) -> int:
+    """How deep ``obj`` nests (without recursion: a crafted file may nest thousands of levels)."""
+    deepest, stack = 0, [(obj, 0)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_NESTING:
+            break
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _check_tables(where: str, doc: dict[str, Any]) -> None:
+    """[study], [data], [model], [train] and [grid] are tables (``study = 5`` is a mistake)."""
+    for name in ("study", *SECTIONS, "grid"):
+        if name in doc and not isinstance(doc[name], dict):
+            raise SpecError(f"{where}: {name} = {doc[name]!r} must be a table ([{name}] with keys below it)")
+
+
+def _check_bce_targets(where: str, task_name: str, doc: dict[str, Any], grid: dict[str, Any]) -> None:
+    """An autoencoder trained with BCE reconstructs its inputs as probabilities: they must lie in
+    [0, 1], so ``scale = "raw"`` (0-255 pixels) with ``loss = "bce"`` is refused, in any combination
+    of the grid and the variants a run can get."""
+    if task_name != "autoencoder":
+        return
+    scales = grid.get("scale") or [doc.get("data", {}).get("scale", _COMMON_DATA["scale"])]
+    model, train = doc.get("model", {}), doc.get("train", {})
+    losses = set(grid.get("loss") or [train.get("loss", DEFAULTS["autoencoder"]["train"]["loss"])])
+    variants = model.get("variants", {})
+    for name in [*grid.get("variant", []), *([model["variant"]] if "variant" in model else [])]:
+        if isinstance(variants.get(name), dict) and "loss" in variants[name]:
+            losses.add(variants[name]["loss"])
+    if "raw" in scales and "bce" in losses:
+        raise SpecError(f"{where}: loss = 'bce' needs targets in [0, 1], but scale = 'raw' keeps the pixels as they "
+                        "are (0-255): use scale = 'unit', or loss = 'mse' for raw pixels")
+
+
 def load_spec(
     name_or_path: str | Path, preset: str | None = None, overrides: list[str] | None = None
 ) -> StudySpec:
@@ -448,16 +491,33 @@ def load_spec(
     path = find_study(str(name_or_path))
     where = str(path)
     raw_bytes = path.read_bytes()
+    if len(raw_bytes) > MAX_STUDY_BYTES:
+        raise SpecError(f"{where}: {len(raw_bytes)} bytes; a study file is at most {MAX_STUDY_BYTES} bytes")
     try:
         doc = tomllib.loads(raw_bytes.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise SpecError(f"{where}: not valid TOML ({e}); fix the syntax") from e
+    except RecursionError:
+        raise SpecError(f"{where}: tables or arrays nested too deeply to read; a study file nests a few "
+                        "levels") from None
+    if _depth(doc) > MAX_NESTING:
+        raise SpecError(f"{where}: tables or arrays nested deeper than {MAX_NESTING} levels; a study file nests "
+                        "[presets.<name>.model.variants.<name>] at most")
     unknown = sorted(set(doc) - {"study", *SECTIONS, "grid", "presets"})
     if unknown:
         raise SpecError(f"{where}: unknown table(s) {unknown}; allowed: study, data, model, train, grid, presets")
+    _check_tables(where, doc)
     presets = doc.pop("presets", {})
     if not isinstance(presets, dict):
         raise SpecError(f"{where}: [presets] must be a table of tables")
+    for name, table in presets.items():
+        if not isinstance(table, dict):
+            raise SpecError(f"{where}: [presets].{name} = {table!r} must be a table ([presets.{name}.train] ...)")
+        if sorted(set(table) - {"study", *SECTIONS, "grid"}):
+            raise SpecError(f"{where}: [presets.{name}] has unknown table(s) "
+                            f"{sorted(set(table) - {'study', *SECTIONS, 'grid'})}; allowed: study, data, model, "
+                            "train, grid")
+        _check_tables(f"{where} [presets.{name}]", table)
     preset_name = preset or "full"
     if preset_name in presets:
         doc = _merge(doc, presets[preset_name])
@@ -470,6 +530,7 @@ def load_spec(
         key, value = parse_override(text)
         _apply_override(doc, key, value, where_p)
 
+    _check_tables(where_p, doc)
     head = doc.get("study", {})
     for key, value in head.items():
         _check_value(where_p, "study", key, value)
@@ -508,6 +569,7 @@ def load_spec(
             raise SpecError(f"{where_p}: variant {name!r} is not defined; add [model.variants.{name}] "
                             f"(defined: {sorted(defined) or 'none'})")
     _check_schedules(where_p, doc.get("train", {}), doc.get("model", {}).get("variants", {}), grid)
+    _check_bce_targets(where_p, head["task"], doc, grid)
     if any(ch in head["description"] for ch in "\n\r\t\x00") or len(head["description"]) > 300:
         raise SpecError(f"{where}: [study].description must be one line of at most 300 characters")
     name = str(head.get("name", path.stem))

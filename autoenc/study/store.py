@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import InputError
 from ..fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .grid import RunConfig
 
@@ -99,6 +100,15 @@ class Run:
         return p.read_text() if p.exists() else None
 
 
+class StoreLayoutError(InputError, ValueError):
+    """A path of the run store is of the wrong kind (a file where a folder belongs, or the reverse)."""
+
+
+#: the store's own paths and whether each is a folder
+STORE_PATHS = {"runs": True, "locks": True, "results.csv": False, "spec.json": False, "sweeps.jsonl": False,
+               "study.toml": False, "force.json": False}
+
+
 class RunStore:
     """All runs of one study under ``root`` (= ``<out>/<study>``).
 
@@ -113,6 +123,20 @@ class RunStore:
         self.locks_dir = self.root / "locks"
 
     # --- layout -------------------------------------------------------------------
+    def check_layout(self) -> None:
+        """Every path of the store that exists has the right kind; StoreLayoutError naming the
+        first that does not (checked before a command reads or writes anything)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreLayoutError(f"the run store {self.root} is a file, not a folder; move it away or choose "
+                                   "another --out")
+        for name, folder in STORE_PATHS.items():
+            path = self.root / name
+            if folder and path.exists() and not path.is_dir():
+                raise StoreLayoutError(f"{path} should be a folder of the run store but is a file; move it away")
+            if not folder and path.exists() and not path.is_file():
+                raise StoreLayoutError(f"{path} should be a file of the run store but is a "
+                                       f"{'folder' if path.is_dir() else 'special file'}; move it away")
+
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
 

@@ -126,7 +126,9 @@ def test_report_refuses_a_users_folder_before_the_analysis(swept, tmp_path, caps
     assert main(["report", str(path), "--out", str(runs), "--report-dir", str(out), "-q"]) == 2  # the photo
 
 
-def test_report_all_protects_a_users_index(swept, tmp_path, capsys):
+def test_report_all_protects_a_users_index(swept, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AUTOENC_STUDIES_DIR", "placeholder")  # --studies-dir sets it: restored after the test
+    monkeypatch.delenv("AUTOENC_STUDIES_DIR")
     path, runs = swept
     root = tmp_path / "reports"
     root.mkdir()

@@ -1,0 +1,150 @@
+"""Issue 22, the input side: study files of the wrong types, store paths of the wrong kind,
+Markdown injection, and --data-dir meaning the folder given."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autoenc.cli import main
+from autoenc.datasets import load
+from autoenc.errors import InputError
+from autoenc.study.spec import SpecError, load_spec
+
+from .test_hardening import STUDY, study
+
+AE = """
+[study]
+description = "ae"
+task = "autoencoder"
+[data]
+dataset = "fashion_mnist"
+n_train = 100
+{data}
+[model]
+latent_size = 4
+[train]
+epochs = 1
+{train}
+[grid]
+seed = [0]
+{grid}
+"""
+
+
+# --------------------------------------------------------------------------- study files
+@pytest.mark.parametrize("text, message", [
+    ("[" * 5000 + "]" * 5000, "TOML|nested"),
+    ("x = " + "[" * 5000 + "]" * 5000, "nested"),
+    ("a = " + "{b = " * 50 + "1" + "}" * 50, "nested"),
+    (STUDY.format(name="t", description="d", lr="0.1") + "[presets]\nquick2 = 5\n", "presets"),
+    ("study = 5\n" + STUDY.format(name="t", description="d", lr="0.1").replace("[study]\n", "[other]\n"), "table"),
+    (STUDY.format(name="t", description="d", lr="0.1").replace("[train]\n", "train = 5\n[x]\n"), "table|unknown"),
+    (STUDY.format(name="t", description="d", lr="0.1") + "[presets.q]\nstudy = 5\n", "must be a table"),
+    (STUDY.format(name="t", description="d", lr="0.1") + "[presets.q]\nbogus = 1\n", "unknown table"),
+])
+def test_study_files_of_the_wrong_shape(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=message):
+        load_spec(path)
+
+
+@pytest.mark.parametrize("data, train, grid", [
+    ('scale = "raw"', 'loss = "bce"', ""),
+    ("", 'loss = "bce"', 'scale = ["unit", "raw"]'),
+    ('scale = "raw"', "", 'loss = ["mse", "bce"]'),
+])
+def test_bce_on_raw_pixels_is_refused_at_validation(tmp_path, data, train, grid):
+    path = tmp_path / "ae.toml"
+    path.write_text(AE.format(data=data, train=train, grid=grid))
+    with pytest.raises(SpecError, match="bce.*raw|raw.*bce"):
+        load_spec(path)
+
+
+def test_the_list_command_survives_a_broken_study(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AUTOENC_STUDIES_DIR", "placeholder")  # --studies-dir sets it: restored after the test
+    monkeypatch.delenv("AUTOENC_STUDIES_DIR")
+    (tmp_path / "deep.toml").write_text("a = " + "[" * 5000 + "]" * 5000)
+    assert main(["--studies-dir", str(tmp_path), "list"]) == 0
+    assert "invalid" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- store paths
+@pytest.mark.parametrize("name, folder", [("results.csv", True), ("spec.json", True), ("sweeps.jsonl", True),
+                                          ("runs", False), ("locks", False)])
+def test_store_paths_of_the_wrong_kind(tmp_path, capsys, name, folder):
+    path = study(tmp_path, name="kinds")
+    target = tmp_path / "runs" / "kinds" / name
+    target.parent.mkdir(parents=True)
+    target.mkdir() if folder else target.write_text("x")
+    for command in (["sweep", "--jobs", "1", "--no-report"], ["status"], ["report"]):
+        assert main([command[0], str(path), "--out", str(tmp_path / "runs"), *command[1:], "-q"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert name in err and len(err.splitlines()) == 1, err
+
+
+# --------------------------------------------------------------------------- Markdown
+@pytest.mark.parametrize("text", ["line\n# injected heading", "x\r\n[x]: javascript:alert(1)",
+                                  "# heading at the start", "- a list", "a\u2028b", "tab\tand\x00nul"])
+def test_markdown_gets_one_line_and_no_block_or_link(text):
+    from autoenc.report.render import md_block_safe, md_escape
+
+    out = md_block_safe(md_escape(text))
+    assert "\n" not in out and "\r" not in out and "\u2028" not in out and "\x00" not in out
+    assert "]:" not in out and "](" not in out and not out.startswith(("#", "-"))
+
+
+def test_report_markdown_escapes_every_interpolated_string(tmp_path):
+    from autoenc.report.render import _environment
+
+    env = _environment("md")
+    md = env.from_string("# {{ title }}\n\n{{ text | inline }}\n\n| {{ cell | cell }} |\n").render(
+        title="t\n[x]: javascript:alert(1)", text="\n# injected\n> quote", cell="a\n|b")
+    lines = md.splitlines()
+    assert lines[0].startswith("# t ") and not any(line.startswith(("[x]:", "# injected", ">")) for line in lines[1:])
+
+
+# --------------------------------------------------------------------------- --data-dir
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture
+def only_env(monkeypatch):
+    """--data-dir sets the process environment (as the CLI does); restored after the test."""
+    monkeypatch.setenv("AUTOENC_DATA_DIR_ONLY", "placeholder")
+    monkeypatch.delenv("AUTOENC_DATA_DIR_ONLY")
+    monkeypatch.setenv("AUTOENC_DATA_DIR", os.environ.get("AUTOENC_DATA_DIR", ""))
+    return monkeypatch
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="Debian Fashion-MNIST package not installed")
+def test_data_dir_files_lying_in_the_folder_are_used(tmp_path, only_env):
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    for f in FASHION.glob("t10k-*"):
+        shutil.copy(f, folder / f.name)
+    only_env.setenv("AUTOENC_DATA_DIR_ONLY", str(folder))
+    X, y = load("fashion_mnist", "test", subset=50)
+    assert X.shape == (50, 784) and len(y) == 50
+    with pytest.raises(InputError, match=str(folder)):  # the train files are not there: no fallback
+        load("fashion_mnist", "train", subset=50)
+
+
+def test_garbage_in_the_data_dir_is_an_error_not_other_data(tmp_path, only_env):
+    folder = tmp_path / "garbage"
+    folder.mkdir()
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (folder / name).write_bytes(b"not an idx file at all")
+    only_env.setenv("AUTOENC_DATA_DIR_ONLY", str(folder))
+    with pytest.raises(InputError, match="t10k"):
+        load("fashion_mnist", "test", subset=50)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    only_env.setenv("AUTOENC_DATA_DIR_ONLY", str(empty))
+    with pytest.raises(InputError, match="empty") as info:
+        load("fashion_mnist", "test", subset=50)
+    assert "t10k-images-idx3-ubyte" in str(info.value)  # what it expected, and where
