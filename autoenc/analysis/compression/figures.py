@@ -31,7 +31,7 @@ def rd_figure(ctx: ReportContext, curves: dict[str, list[dict]], base: dict[str,
         ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o-", color=COLORS.get(variant), capsize=2,
                     label=f"learned {variant} (seed range)")
     ax.set_xscale("log")
-    ax.set_xlabel("bits per pixel (range-coded bytes)")
+    ax.set_xlabel("bits per pixel (payload, without container headers)")
     ax.set_ylabel("PSNR (dB)" if metric == "psnr" else "SSIM")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
