@@ -191,8 +191,9 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
                              title="Every run", formats={"bpp": ".3f", "bpp_likelihood": ".3f", "psnr": ".2f",
                                                          "ssim": ".3f", "seconds_per_epoch": ".1f"}))
     rd = Section("Rate-distortion curves")
-    rd.add_text("Mean over seeds at each lambda; the bands span the seeds. Rates: the range-coded payload; 'likelihood' is what "
-                "the learned density predicts for the same symbols (the gap is the coder's word granularity).")
+    rd.add_text("Mean over seeds at each lambda; the bands span the seeds. Rates: the range-coded payload; "
+                "'likelihood' is what the learned density predicts for the same symbols (the gap is the coder's "
+                "word granularity).")
     rd.add_figures(rd_figure(ctx, curves, base, metric) for metric in ("psnr", "ssim"))
     bd_rows = []
     for variant, points in curves.items():
