@@ -24,7 +24,7 @@ differ between *designs*, each a one-parameter family (``scale``: finer is more 
     of a separable (high-rate, linearised) model of the decoder.
 
 Which design a codec gets is chosen on held-out (validation) images by rate-distortion; see
-``autoenc.analysis.rate_distortion.choose_design`` and docs/codecs.md.
+``autoenc.analysis.rate_distortion.fewest_bits`` and docs/codecs.md.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ __all__ = ["DESIGNS", "CodeStatistics", "decoder_gain", "design_steps", "row_blo
 
 DESIGNS = ("scaled", "uniform", "lagrangian")
 #: Train codes used for the decoder gains and the Lagrangian search (a fixed sample: rows spread evenly).
-GAIN_SAMPLES = 256
+GAIN_SAMPLES = 64
 SEARCH_SAMPLES = 8192
 #: Candidate steps of the Lagrangian search: sd * 2**(j / 3), j = -18 .. 9 (sd / 64 .. 8 sd), then "drop".
 CANDIDATE_EXPONENTS = np.arange(-18, 10) / 3.0

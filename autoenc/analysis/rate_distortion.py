@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BEST_SETTINGS", "MIN_OVERLAP_DB", "STEP_SCALES", "BDRate", "bd_rate", "bd_rate_overlap", "choose_design",
-           "codec_curve", "codec_point", "distortion", "pillow_curve", "rate_at_psnr", "ssim_batch", "upper_envelope",
-           "validation_point"]
+__all__ = ["BEST_SETTINGS", "MIN_OVERLAP_DB", "STEP_SCALES", "BDRate", "bd_rate", "bd_rate_overlap", "codec_curve",
+           "codec_point", "designed_curves", "distortion", "fewest_bits", "pillow_curve", "rate_at_psnr",
+           "side_information", "ssim_batch", "upper_envelope", "validation_point"]
 
 #: Scales of every quantizer design (for "scaled": multiples of each code dimension's train-split
 #: standard deviation); 8 and 4 reach the rates where every dimension but a few is dropped.
@@ -136,14 +136,15 @@ def ssim_batch(X: np.ndarray, Y: np.ndarray, side: int, *, win_size: int = 7) ->
     return out
 
 
-def distortion(X: np.ndarray, X_hat: np.ndarray, side: int) -> dict[str, np.ndarray]:
-    """Per-image MSE, PSNR (dB) and SSIM of reconstructions ``X_hat`` of ``X`` (pixels in [0, 1])."""
+def distortion(X: np.ndarray, X_hat: np.ndarray, side: int, *, ssim: bool = True) -> dict[str, np.ndarray]:
+    """Per-image MSE, PSNR (dB) and SSIM (nan without ``ssim``) of reconstructions ``X_hat`` of
+    ``X`` (pixels in [0, 1])."""
     X = np.asarray(X, np.float64).reshape(len(X), -1)
     X_hat = np.clip(np.asarray(X_hat, np.float64).reshape(len(X), -1), 0.0, 1.0)
     mse = ((X - X_hat) ** 2).mean(axis=1)
     with np.errstate(divide="ignore"):
         psnr = np.minimum(10 * np.log10(1.0 / mse), MAX_PSNR)
-    return {"mse": mse, "psnr": psnr, "ssim": ssim_batch(X, X_hat, side)}
+    return {"mse": mse, "psnr": psnr, "ssim": ssim_batch(X, X_hat, side) if ssim else np.full(len(X), math.nan)}
 
 
 def _summary(bits: np.ndarray, d: dict[str, np.ndarray], n_pixels: int) -> dict[str, float]:
@@ -151,14 +152,17 @@ def _summary(bits: np.ndarray, d: dict[str, np.ndarray], n_pixels: int) -> dict[
             "psnr": float(d["psnr"].mean()), "ssim": float(d["ssim"].mean())}
 
 
-def codec_point(codec: Any, X: np.ndarray, side: int, codes: np.ndarray | None = None) -> dict[str, float]:
+def codec_point(codec: Any, X: np.ndarray, side: int, codes: np.ndarray | None = None, *, ssim: bool = True
+                ) -> dict[str, float]:
     """One operating point of a ``LatentCodec`` on images ``X``: real bitstream rate (and the
     ideal information content) and distortion of ``decode(encode(X))``; ``codes``: the
     encoder's codes of ``X`` when already computed (several steps, one encoder pass)."""
     symbols = codec.quantize(X) if codes is None else codec.quantize_codes(codes)
     bits = codec.payload_bits(codec.encode_symbols(symbols))  # the range-coded words, without the stream header
-    d = distortion(X, codec.dequantize(symbols), side)
+    d = distortion(X, codec.dequantize(symbols), side, ssim=ssim)
     out = _summary(bits, d, X[0].size)
+    if not ssim:
+        del out["ssim"]
     out["ideal_bpp"] = float(codec.ideal_bits(symbols).mean() / X[0].size)
     return out
 
@@ -204,7 +208,8 @@ def _png_payload(data: bytes) -> int:
     return total
 
 
-def pillow_curve(X: np.ndarray, side: int, fmt: str, qualities: Sequence[int | None]) -> list[dict[str, float]]:
+def pillow_curve(X: np.ndarray, side: int, fmt: str, qualities: Sequence[int | None], *, ssim: bool = True
+                 ) -> list[dict[str, float]]:
     """Operating points of a Pillow codec (``"JPEG"``, ``"WEBP"``, ``"PNG"``) on 8-bit grayscale
     versions of ``X`` (pixels in [0, 1] times 255, rounded: exact for Fashion-MNIST), at its best
     settings (``BEST_SETTINGS``). Rates: whole files (``bpp``) and without container headers
@@ -225,9 +230,11 @@ def pillow_curve(X: np.ndarray, side: int, fmt: str, qualities: Sequence[int | N
             payloads.append(payload_of(data))
             with Image.open(io.BytesIO(data)) as im:
                 decoded[i] = np.asarray(im.convert("L"), np.float64) / 255.0
-        d = distortion(X, decoded.reshape(len(X), -1), side)
+        d = distortion(X, decoded.reshape(len(X), -1), side, ssim=ssim)
         n = side * side
         point = _summary(8 * np.asarray(sizes, float), d, n)
+        if not ssim:
+            del point["ssim"]
         point.update(quality=q if q is not None else -1, payload_bpp=float(8 * np.mean(payloads) / n))
         points.append(point)
     return points
@@ -354,10 +361,11 @@ def validation_point(codec: Any, X: np.ndarray, codes: np.ndarray) -> dict[str, 
     return {"bpp": float(codec.ideal_bits(symbols).mean() / X.shape[1]), "psnr": float(psnr.mean())}
 
 
-def choose_design(curves: dict[str, list[dict[str, float]]]) -> tuple[str, dict[str, float]]:
-    """The design whose (validation) curve needs the fewest bits: the lowest mean log rate over the
-    PSNR range every design covers (PCHIP fit). Returns the design and each design's BD-rate
-    (percent) against the first one (the reference, which also wins ties and thin overlaps)."""
+def fewest_bits(curves: dict[Any, list[dict[str, float]]]) -> tuple[Any, dict[Any, float]]:
+    """The curve (a quantizer design, a codec) that needs the fewest bits: the lowest mean log rate
+    over the PSNR range every curve covers (PCHIP fit), meant for validation curves. Returns its
+    name and each curve's BD-rate (percent) against the first one (the reference, which also wins
+    ties and overlaps under ``MIN_OVERLAP_DB``, where the other values are nan)."""
     names = list(curves)
     fitted = {d: _rd_curve([p["bpp"] for p in pts], [p["psnr"] for p in pts]) for d, pts in curves.items()}
     if any(c is None for c in fitted.values()):
@@ -370,3 +378,48 @@ def choose_design(curves: dict[str, list[dict[str, float]]]) -> tuple[str, dict[
     delta = {d: (math.exp(mean[d] - mean[names[0]]) - 1) * 100 for d in names}
     best = min(names, key=lambda d: (round(delta[d], 9), names.index(d)))
     return best, delta
+
+
+def side_information(codec: Any) -> dict[str, int]:
+    """What a decoder of ``codec`` must hold besides each image's stream, in bytes: the decoder's
+    weights (autoencoder decoder layers, or PCA components and mean) at 32 bits each, and the
+    codec's tables (one 32-bit probability per symbol of every dimension's alphabet, plus its step,
+    center and offset)."""
+    model = codec.model
+    if model.get("kind") == "autoencoder":
+        weights = sum(int(v.size) for k, v in model["module"].state_dict().items() if k.startswith("decoder"))
+    elif model.get("kind") == "pca":
+        weights = int(model["components"].size + model["mean"].size)
+    else:
+        weights = 0
+    return {"weights_bytes": 4 * weights, "table_bytes": int(4 * (codec.support.sum() + 3 * codec.latent_size))}
+
+
+def designed_curves(codec: Any, train_codes: np.ndarray, X_val: np.ndarray, X_test: np.ndarray, side: int, *,
+                    designs: Sequence[str] | None = None, step_scales: Sequence[float] = STEP_SCALES
+                    ) -> dict[str, Any]:
+    """One latent codec at its best quantizer: every design's curve on the validation images
+    ``X_val`` (information content of the symbols, tables from a sample of the train codes: cheap),
+    the design needing the fewest bits there (``fewest_bits``), then that design's real operating
+    points on the validation images (no SSIM) and on the test images ``X_test``.
+
+    Returns ``{"design", "design_bd" (each design's validation BD-rate against "scaled"),
+    "validation", "test" (lists of points), "weights_bytes", "table_bytes" (per point)}``.
+    """
+    from ..quantizer import DESIGNS, CodeStatistics
+
+    designs = list(designs or DESIGNS)
+    stats = CodeStatistics.measure(train_codes, codec.decode_fn if "lagrangian" in designs else None)
+    val_codes, test_codes = codec.train_codes(X_val), codec.train_codes(X_test)
+    curves = {d: [validation_point(codec.refit(s, stats.sample, design=d, statistics=stats), X_val, val_codes)
+                  for s in step_scales] for d in designs}
+    best, delta = fewest_bits(curves)
+    out: dict[str, Any] = {"design": best, "design_bd": delta, "validation": [], "test": [], "table_bytes": []}
+    for s in step_scales:
+        fitted = codec.refit(s, train_codes, design=best, statistics=stats)
+        out["validation"].append(codec_point(fitted, X_val, side, val_codes, ssim=False))
+        out["test"].append({**codec_point(fitted, X_test, side, test_codes), "scale": float(s)})
+        info = side_information(fitted)
+        out["weights_bytes"] = info["weights_bytes"]
+        out["table_bytes"].append(info["table_bytes"])
+    return out

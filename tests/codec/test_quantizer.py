@@ -14,8 +14,8 @@ from autoenc.analysis.rate_distortion import (  # noqa: E402
     BDRate,
     bd_rate,
     bd_rate_overlap,
-    choose_design,
     codec_curve,
+    fewest_bits,
     rate_at_psnr,
     validation_point,
 )
@@ -60,7 +60,7 @@ def test_lagrangian_allocation_equalises_weighted_steps_and_drops_unused_dimensi
     Z = rng.normal(size=(8000, 4)) * [1.0, 0.5, 2.0, 1.0]
     W = np.diag([1.0, 1.0, 4.0, 0.0])  # dimension 3 never reaches the output; dimension 2 is weighted x4 ... x16
     stats = CodeStatistics.measure(Z, lambda C: C @ W)
-    np.testing.assert_allclose(stats.gain, [0.25, 0.25, 4.0, 0.0])
+    np.testing.assert_allclose(stats.gain, [0.25, 0.25, 4.0, 0.0], rtol=1e-5)
     steps = design_steps("lagrangian", 0.05, stats)  # high rate: gain * step^2 about equal
     weighted = stats.gain[:3] * steps[:3] ** 2
     assert weighted.max() / weighted.min() < 2 ** (2 / 3) + 1e-9  # within the candidate grid's spacing
@@ -82,7 +82,7 @@ def test_every_design_quantizes_around_the_train_mean():
 def test_uniform_step_wins_for_pca_and_the_choice_is_made_on_held_out_images(tmp_path):
     """The textbook result on a source with very unequal variances: PCA with one step for all
     coefficients needs fewer bits than a step per coefficient's spread, on held-out images, and
-    ``choose_design`` finds it; the chosen design travels with the codec file."""
+    ``fewest_bits`` finds it; the chosen design travels with the codec file."""
     X = _anisotropic(7000)
     X_train, X_val, X_test = X[:5000], X[5000:6000], X[6000:]
     codec = LatentCodec.from_pca(X_train, 12, clip=False)
@@ -93,7 +93,7 @@ def test_uniform_step_wins_for_pca_and_the_choice_is_made_on_held_out_images(tmp
     scales = (4.0, 2.0, 1.0, 0.5, 0.25, 0.125, 0.0625)
     curves = {d: [validation_point(codec.refit(s, codes, design=d, statistics=stats), X_val, val) for s in scales]
               for d in DESIGNS}
-    best, delta = choose_design(curves)
+    best, delta = fewest_bits(curves)
     assert best != "scaled" and delta["scaled"] == 0 and delta["uniform"] < -10
     test = {d: codec_curve(codec, None, X_test, 8, scales, train_codes=codes, design=d, statistics=stats)
             for d in ("scaled", "uniform")}
@@ -128,3 +128,45 @@ def test_rate_at_fixed_psnr():
     points = [{"bpp": 0.1, "psnr": 20.0}, {"bpp": 0.4, "psnr": 24.0}, {"bpp": 0.3, "psnr": 19.0}]
     assert rate_at_psnr(points, 22.0) == pytest.approx(0.2)  # log rate halfway; the dominated point ignored
     assert math.isnan(rate_at_psnr(points, 28.0)) and math.isnan(rate_at_psnr(points, 10.0))
+
+
+def _curve(shift: float, rates=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6)) -> list[dict[str, float]]:
+    return [{"bpp": r, "ideal_bpp": r * 0.9, "psnr": 20 + 3 * math.log2(r / 0.05) + shift, "mse": 0.01, "ssim": 0.5,
+             "payload_bpp": r / 2} for r in rates]
+
+
+def _result(val_shift: float, test_shift: float, design: str = "uniform") -> dict:
+    return {"design": design, "design_bd": {"scaled": 0.0, "uniform": -20.0, "lagrangian": -25.0},
+            "validation": _curve(val_shift), "test": _curve(test_shift), "weights_bytes": 4000,
+            "table_bytes": [100, 900]}
+
+
+def test_codec_tables_choose_on_validation_and_report_overlaps():
+    """A cell better on validation but worse on test is still the one chosen (choices never look at
+    test images); thin overlaps are refused with the threshold printed; side information in bpp."""
+    from autoenc.analysis.autoencoder.codec_tables import (
+        CellNames,
+        bd_rate_table,
+        best_per_size,
+        design_table,
+        winners_table,
+    )
+
+    ae = {(1, 8, "mse"): {0: _result(1.0, -1.0), 1: _result(1.0, -1.0)},
+          (2, 8, "mse"): {0: _result(0.0, 2.0, "lagrangian"), 1: _result(0.0, 2.0, "lagrangian")}}
+    pca = {8: _result(0.5, 0.5)}
+    far = [{**p, "psnr": p["psnr"] + 13.5} for p in _curve(0.0)]  # shares 0.5 dB with the chosen cell
+    library = {fmt: {"validation": far, "test": far} for fmt in ("JPEG", "WEBP")}
+    arms = CellNames("loss", str.upper, ["mse"].index)
+    best = best_per_size(ae, pca, far, arms).data[0]
+    assert best["chosen on validation"] == "depth 1, MSE"
+    assert best["test BD-rate vs JPEG (file)"].startswith(f"overlap 0.5 dB < {MIN_OVERLAP_DB:g} dB")
+    rows = bd_rate_table(ae, pca, far, arms).data
+    assert rows[0]["BD-rate vs PCA"].endswith("over 13.5 dB") and rows[0]["BD-rate vs PCA"].startswith("+")
+    _, wins = winners_table(ae, pca, library, [0.2], arms)
+    assert wins[0]["autoencoder chosen"] == "d1 k=8 MSE"
+    assert wins[0]["autoencoder PSNR"] == pytest.approx(20 + 6 - 1.0)  # its test PSNR, not its validation PSNR
+    design = design_table(ae, pca, 64, arms).data
+    assert design[0]["codec"] == "PCA k=8" and design[1]["design chosen on validation"] == "uniform ×2"
+    assert design[0]["side info (bpp over 10,000 images)"] == pytest.approx(8 * 4900 / (10_000 * 64))
+    assert design[0]["word overhead (bpp)"] == pytest.approx(np.mean([0.1 * p["bpp"] for p in _curve(0)]))

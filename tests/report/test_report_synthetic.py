@@ -517,7 +517,7 @@ def test_damaged_caches_are_rebuilt_not_dropped(study, tmp_path):
         assert z["k8_mse"].shape == (N_TEST,)
     assert isinstance(json.loads((cache / "probes.json").read_text())["value"], dict)
     for path in cache.glob("rd-*.json"):
-        assert isinstance(json.loads(path.read_text())["value"], list)
+        assert isinstance(json.loads(path.read_text())["value"]["test"], list)
     for path in cache.glob("tsne-*.npz"):
         with np.load(path, allow_pickle=False) as z:
             assert np.isfinite(z["train"]).all()

@@ -1,9 +1,13 @@
 """Report section "Compression in bits": every trained encoder as a real codec
 (:class:`autoenc.codec.LatentCodec`) against PCA through the same pipeline, JPEG, WebP and PNG.
 
-Operating points per run are cached under ``report_cache/`` keyed by the SHA-256 of the run's
-model file and the settings, so a retrained model is never shown with stale numbers, and a
-damaged cache file is recomputed.
+Each latent codec gets the quantizer design that needs the fewest bits on validation images, the
+library codecs their best settings; the tables (``codec_tables``) make every choice on validation
+images and report test images (docs/codecs.md).
+
+Results per codec are cached under ``report_cache/`` keyed by the SHA-256 of the run's model file
+and the settings, so a retrained model is never shown with stale numbers, and a damaged cache file
+is recomputed.
 """
 
 from __future__ import annotations
@@ -18,16 +22,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..context import Section, Table
+from ...quantizer import DESIGNS
+from ..context import Section
 from ..rate_distortion import (
+    BEST_SETTINGS,
     JPEG_QUALITIES,
+    MIN_OVERLAP_DB,
     STEP_SCALES,
     WEBP_QUALITIES,
-    bd_rate,
-    codec_curve,
+    bd_rate_overlap,
+    designed_curves,
     pillow_curve,
-    upper_envelope,
 )
+from .codec_tables import CellNames, bd_rate_table, best_per_size, design_table, fixed_psnr_table, winners_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,16 +42,23 @@ if TYPE_CHECKING:
 __all__ = ["section_rate_distortion"]
 
 RATE_TARGETS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
-VERSION = "rd-v2"  # v2: the whole test split (v1: 1,000 stratified images)
+PSNR_TARGETS = (20.0, 24.0, 28.0)
+#: Validation images the codecs are chosen on (evenly spread over the validation split).
+SELECTION_IMAGES = 2_000
+VERSION = "rd-v3"  # v3: quantizer designs chosen on validation, JPEG optimized, WebP method 6, 9 step scales
 
 
-def _valid_points(points: Any) -> bool:
-    return isinstance(points, list) and all(isinstance(p, dict) and all(isinstance(v, int | float)
-                                                                       for v in p.values()) for p in points)
+def _valid_job(value: Any) -> bool:
+    def points(pts: Any) -> bool:
+        return isinstance(pts, list) and all(isinstance(p, dict) and all(isinstance(v, int | float)
+                                                                         for v in p.values()) for p in pts)
+
+    return isinstance(value, dict) and points(value.get("test")) and points(value.get("validation"))
 
 
-def _job(kind: str, what: Any, X_train: np.ndarray, X: np.ndarray, side: int) -> list[dict[str, float]]:
-    """Operating points of one codec (runs in a worker process, one BLAS thread)."""
+def _job(kind: str, what: Any, X_fit: np.ndarray, X_val: np.ndarray, X: np.ndarray, side: int) -> dict[str, Any]:
+    """Operating points of one codec on validation and test images (runs in a worker process, one
+    BLAS thread); latent codecs with the quantizer design chosen on the validation images."""
     from threadpoolctl import threadpool_limits
 
     from ...codec import LatentCodec
@@ -54,13 +68,15 @@ def _job(kind: str, what: Any, X_train: np.ndarray, X: np.ndarray, side: int) ->
             from ...features import AutoencoderTransformer
 
             encoder = AutoencoderTransformer.from_run(what)
-            codes = encoder.transform(X_train)  # the codec's own arithmetic (float64, rounded to float32)
-            return codec_curve(LatentCodec.from_autoencoder(encoder.model_, None, codes=codes), X_train, X, side,
-                               train_codes=codes)
+            codes = encoder.transform(X_fit)  # the codec's own arithmetic (float64, rounded to float32)
+            return designed_curves(LatentCodec.from_autoencoder(encoder.model_, None, codes=codes), codes,
+                                   X_val, X, side)
         if kind == "pca":
-            return codec_curve(LatentCodec.from_pca(X_train, what), X_train, X, side)
+            codec = LatentCodec.from_pca(X_fit, what)
+            return designed_curves(codec, codec.train_codes(X_fit), X_val, X, side)
         fmt, qualities = what
-        return pillow_curve(X, side, fmt, qualities)
+        return {"validation": pillow_curve(X_val, side, fmt, qualities, ssim=False),
+                "test": pillow_curve(X, side, fmt, qualities)}
 
 
 def _subset(y: np.ndarray, n: int) -> np.ndarray:
@@ -68,6 +84,17 @@ def _subset(y: np.ndarray, n: int) -> np.ndarray:
     from ...datasets import stratified_indices
 
     return np.sort(stratified_indices(y, n, seed=0)) if 0 < n < len(y) else np.arange(len(y))
+
+
+def _validation_rows(data: Any, n_train: int) -> tuple[int, str]:
+    """How many of the last training images are held out for choices, and what they are."""
+    held = {int(r.metrics.get("n_validation") or 0) for r in data.records}
+    n_val = min(held) if held else 0
+    if 0 < n_val < n_train:
+        return n_val, f"the validation split (the last {n_val:,} training images, which no model was trained on)"
+    n_val = max(1, n_train // 10)
+    return n_val, (f"the last {n_val:,} training images (the runs have no validation split: the autoencoders saw "
+                   "them in training; PCA and the tables are fitted without them)")
 
 
 def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
@@ -81,8 +108,13 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
     n = ctx.options.rd_images or (len(X_test) if len(X_train) >= 20_000 else 2_000)
     rows = _subset(y_test, n)
     X = np.asarray(X_test[rows], np.float32)
+    n_val, held_out = _validation_rows(data, len(X_train))
+    X_fit = np.asarray(X_train[:-n_val], np.float32)  # PCA, code statistics and tables: never the held-out images
+    val_rows = len(X_train) - n_val + np.unique(np.linspace(0, n_val - 1, min(n_val, SELECTION_IMAGES)).astype(int))
+    X_val = np.asarray(X_train[val_rows], np.float32)
     data_key = hashlib.sha256(f"{VERSION}|{json.dumps(ctx.data_settings, sort_keys=True)}|{len(X)}|"
-                              f"{hashlib.sha256(rows.tobytes()).hexdigest()}|{STEP_SCALES}".encode()).hexdigest()[:16]
+                              f"{hashlib.sha256(rows.tobytes()).hexdigest()}|{STEP_SCALES}|{n_val}|{len(X_val)}|"
+                              f"{DESIGNS}|{BEST_SETTINGS}".encode()).hexdigest()[:16]
     # Every codec is one job: PCA per latent size, each Pillow format and quality, every run
     # (keyed by its model file's checksum); the cached ones are read, the rest shared among the
     # cores, longest first so that the workers finish together.
@@ -95,127 +127,89 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
         **{("run", str(r.run.path)): (f"rd-run-{_model_key(r)[:20]}-{data_key}.json", "run",
                                       str(r.run.path)) for r in sorted(data.records, key=lambda r: -r.latent)},
     }
-    points: dict[Any, list[dict[str, float]]] = {}
+    results: dict[Any, dict[str, Any]] = {}
     with ctx.timed("rate-distortion: codecs"):
         todo = []
         for key, (name, kind, what) in jobs.items():
-            cached = ctx.cache_get(name, data_key, _valid_points)
+            cached = ctx.cache_get(name, data_key, _valid_job)
             if cached is None:
                 todo.append((key, kind, what))
             else:
-                points[key] = cached
+                results[key] = cached
         if todo:
             from joblib import Parallel, delayed
 
             n_jobs = max(1, min(len(todo), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
             # progress on stderr without -v: a cold section runs for minutes
             progress = logging.getLogger("autoenc").info
-            progress(f"[report {ctx.spec.name}] rate-distortion: coding {len(X):,} test images with {len(todo)} "
-                     f"codecs on {n_jobs} cores")
+            progress(f"[report {ctx.spec.name}] rate-distortion: coding {len(X):,} test and {len(X_val):,} "
+                     f"validation images with {len(todo)} codecs on {n_jobs} cores")
             computed = Parallel(n_jobs=n_jobs, return_as="generator")(
-                delayed(_job)(kind, what, X_train, X, side) for _, kind, what in todo)
-            for i, ((key, *_), pts) in enumerate(zip(todo, computed, strict=True), start=1):
-                ctx.cache_put(jobs[key][0], data_key, pts)  # as each finishes: an interrupted report keeps them
-                points[key] = pts
+                delayed(_job)(kind, what, X_fit, X_val, X, side) for _, kind, what in todo)
+            for i, ((key, *_), result) in enumerate(zip(todo, computed, strict=True), start=1):
+                ctx.cache_put(jobs[key][0], data_key, result)  # as each finishes: an interrupted report keeps them
+                results[key] = result
                 if i % 10 == 0 or i == len(todo):
                     progress(f"[report {ctx.spec.name}] rate-distortion: {i}/{len(todo)} codecs done")
     # one curve per depth, latent size and arm (loss and every other factor that varies): never pooled
-    ae: dict[tuple[int, int, tuple[Any, ...]], dict[int, list[dict[str, float]]]] = defaultdict(dict)
+    ae: dict[tuple[int, int, tuple[Any, ...]], dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in data.records:
-        ae[(r.depth, r.latent, r.arm)][r.seed] = points[("run", str(r.run.path))]
-    pca = {k: points[("pca", k)] for k in data.latents}
-    jpeg, webp, png = ([p for fmt_, q in pillow if fmt_ == fmt for p in points[(fmt_, q)]]
-                       for fmt in ("JPEG", "WEBP", "PNG"))
-    return _render(b, data, runs, ae, pca, jpeg, webp, png, len(X), len(X) == len(X_test))
+        ae[(r.depth, r.latent, r.arm)][r.seed] = results[("run", str(r.run.path))]
+    pca = {k: results[("pca", k)] for k in data.latents if ("pca", k) in results}
+    library = {fmt: {split: [p for fmt_, q in pillow if fmt_ == fmt for p in results[(fmt_, q)][split]]
+                     for split in ("validation", "test")} for fmt in ("JPEG", "WEBP", "PNG")}
+    setup = {"n_images": len(X), "whole": len(X) == len(X_test), "n_val": len(X_val), "held_out": held_out,
+             "n_fit": len(X_fit)}
+    return render_section(b, data, ae, pca, library, setup)
 
 
-def _mean_curve(by_seed: dict[int, list[dict[str, float]]]) -> list[dict[str, float]]:
-    """Seed-mean operating points (same step sizes across seeds)."""
-    seeds = sorted(by_seed)
-    out = []
-    for i in range(len(by_seed[seeds[0]])):
-        pts = [by_seed[s][i] for s in seeds]
-        out.append({k: float(np.mean([p[k] for p in pts])) for k in ("bpp", "psnr", "ssim", "mse")})
-    return out
-
-
-def _psnr_at(points: list[dict[str, float]], rate: float, key: str = "bpp") -> float:
-    env = upper_envelope(points, rate=key)
-    if not env or rate < env[0][key] or rate > env[-1][key]:
-        return math.nan
-    return float(np.interp(math.log(rate), np.log([p[key] for p in env]), [p["psnr"] for p in env]))
-
-
-def _render(b: Any, data: Any, runs: pd.DataFrame, ae: dict, pca: dict, jpeg: list, webp: list, png: list,
-            n_images: int, whole: bool) -> Section:
+def render_section(b: Any, data: Any, ae: dict, pca: dict, library: dict, setup: dict[str, Any]) -> Section:
+    """The section from every codec's validation and test results (see ``codec_tables``)."""
     side = int(round(math.sqrt(data.n_pixels)))
     s = Section("Compression in bits")
     s.add_text(
-        f"Every trained encoder becomes a codec (`autoenc.codec.LatentCodec`): its code is quantized with a uniform "
-        f"step per dimension ({', '.join(map(str, STEP_SCALES))} × that dimension's standard deviation on the train "
-        "split: one operating point each), and the symbols are range-coded (`constriction`) with one probability "
-        "table per dimension estimated on the train split and stored with the codec. The rate is the real size of "
-        "each image's bitstream (whole 32-bit words, as the coder emits them), in bits per pixel; the decoder "
-        "rebuilds the image from those bytes alone (round trip tested). PCA codes go through the same pipeline "
-        "(reconstructions clipped to [0, 1]). JPEG and WebP (Pillow, quality sweep) and PNG (lossless) code the "
-        "same images as 8-bit grayscale; their rate is given for whole files and, separately, without container "
-        f"headers (on {side} × {side} images the headers dominate). All codecs code the same {n_images:,} test images "
-        f"({'the whole test split' if whole else 'a class-stratified subset of the test split'}); distortion is "
-        "the mean per-image PSNR (dB, pixels in [0, 1]) and SSIM.")
+        "Every trained encoder becomes a codec (`autoenc.codec.LatentCodec`): each code dimension is quantized "
+        "around its mean on the training images with a plain uniform quantizer (rounding, no dead zone, "
+        "reconstruction at the middle of each cell: the same for every codec), and the symbols are range-coded "
+        "(`constriction`) with one probability table per dimension estimated on the training images and stored "
+        "with the codec. The steps come from one of three designs, the same for every latent codec (PCA "
+        "included): *scaled* (a step proportional to each dimension's spread), *uniform* (one step for all: the "
+        "textbook choice for PCA under MSE) and *lagrangian* (a rate-distortion-optimal allocation: per "
+        "dimension, the step that minimises distortion + λ × rate for the decoder's measured gain, dropping "
+        "dimensions not worth their bits), each swept over "
+        f"{len(STEP_SCALES)} scales ({', '.join(f'{v:g}' for v in STEP_SCALES)}). For each codec the design "
+        f"needing the fewest bits on {setup['n_val']:,} images of {setup['held_out']} is chosen, and only that "
+        "design is shown on the test images (docs/codecs.md). The rate is the real size of each image's range-"
+        "coded payload in bits per pixel; the decoder rebuilds the image from those bytes alone (round trip "
+        "tested). PCA is fitted on the same "
+        f"{setup['n_fit']:,} training images as the tables (reconstructions clipped to [0, 1]). JPEG "
+        "(`optimize=True`: optimized Huffman tables) and WebP (`method=6`) code the same images as 8-bit "
+        "grayscale (no chroma), their rate given for whole files and, separately, without container headers (on "
+        f"{side} × {side} images the headers dominate); PNG is lossless. All codecs code the same "
+        f"{setup['n_images']:,} test images ("
+        f"{'the whole test split' if setup['whole'] else 'a class-stratified subset of the test split'}); "
+        "distortion is the mean per-image PSNR (dB, pixels in [0, 1]) and SSIM.")
+    png = library["PNG"]["test"]
     png_bpp = png[0]["bpp"] if png else math.nan
     if png:
         s.add_note(f"PNG (lossless): {png[0]['bpp']:.2f} bpp as files, {png[0]['payload_bpp']:.2f} bpp of IDAT "
                    "data; the 8-bit originals themselves are 8 bpp.")
-    # figures: one panel per latent size
-    figs = _figures(b, data, ae, pca, jpeg, webp)
-    for fig in figs:
+    ae_test = {cell: {seed: r["test"] for seed, r in by_seed.items()} for cell, by_seed in ae.items()}
+    pca_test = {k: r["test"] for k, r in pca.items()}
+    jpeg, webp = library["JPEG"]["test"], library["WEBP"]["test"]
+    for fig in _figures(b, data, ae_test, pca_test, jpeg, webp):
         s.add_figure(fig)
-    # BD-rates
-    rows = []
-    jpeg_curves = {"JPEG (file)": ([p["bpp"] for p in jpeg], [p["psnr"] for p in jpeg]),
-                   "JPEG (payload)": ([p["payload_bpp"] for p in jpeg], [p["psnr"] for p in jpeg])}
-    for (depth, latent, arm), by_seed in sorted(ae.items(), key=lambda kv: (kv[0][0], -kv[0][1],
-                                                                            data.arms.index(kv[0][2]))):
-        row: dict[str, Any] = {"depth": depth, "latent": latent, data.arm_noun: data.arm_label(arm),
-                               "seeds": len(by_seed)}
-        refs = {f"PCA k={latent}": ([p["bpp"] for p in pca.get(latent, [])], [p["psnr"] for p in pca.get(latent, [])]),
-                **jpeg_curves}
-        for name, (rate_b, psnr_b) in refs.items():
-            values = [bd_rate([p["bpp"] for p in pts], [p["psnr"] for p in pts], rate_b, psnr_b)
-                      for pts in by_seed.values()]
-            values = [v for v in values if math.isfinite(v)]
-            row[f"BD-rate vs {name.split(' k=')[0]}"] = (
-                f"{np.mean(values):+.1f}% [{min(values):+.1f}, {max(values):+.1f}]" if values else "no shared range")
-        rows.append(row)
-    s.add_table(Table(rows, title="BD-rate of each autoencoder codec (mean over seeds [min, max])",
-                      caption="Bjontegaard delta rate at equal PSNR over the PSNR range both curves cover "
-                              "(PCHIP interpolation of log-rate); negative: the autoencoder needs fewer bits. "
-                              "vs PCA: PCA with the same number of components through the same pipeline."))
-    # winners per rate
-    families: dict[str, list[dict[str, float]]] = {
-        "best autoencoder": [p for by_seed in ae.values() for p in _mean_curve(by_seed)],
-        "PCA (best k)": [p for pts in pca.values() for p in pts],
-        "JPEG (file)": jpeg, "JPEG (payload)": [{**p, "bpp": p["payload_bpp"]} for p in jpeg],
-        "WebP (file)": webp, "WebP (payload)": [{**p, "bpp": p["payload_bpp"]} for p in webp],
-    }
-    win_rows = []
-    for rate in RATE_TARGETS:
-        row = {"bpp": rate}
-        scores = {name: _psnr_at(pts, rate) for name, pts in families.items()}
-        row.update({f"{name} PSNR": v for name, v in scores.items()})
-        finite = {k: v for k, v in scores.items() if math.isfinite(v)}
-        row["highest PSNR"] = max(finite, key=finite.get) if finite else "no codec reaches this rate"
-        honest = {k: v for k, v in finite.items() if "payload" not in k}
-        row["highest PSNR (whole files)"] = max(honest, key=honest.get) if honest else "–"
-        win_rows.append(row)
-    s.add_table(Table(win_rows, title="Which codec wins at which rate (PSNR in dB on each family's upper envelope)",
-                      formats={k: ".2f" for r in win_rows for k in r if k.endswith("PSNR")},
-                      caption="Interpolated on each family's best operating points (log-rate); – : the family has no "
-                              "point at that rate. The payload rows leave out the container headers (not "
-                              "decodable alone), so they bound what JPEG/WebP could do with headers agreed in "
-                              f"advance. PNG, lossless, needs {png_bpp:.2f} bpp."))
+    n_pixels = int(data.n_pixels)
+    arms = CellNames(data.arm_noun, data.arm_label, data.arms.index)
+    s.add_table(design_table(ae, pca, n_pixels, arms))
+    s.add_table(bd_rate_table(ae, pca, jpeg, arms))
+    s.add_table(best_per_size(ae, pca, jpeg, arms))
+    s.add_table(fixed_psnr_table(ae, pca, library, PSNR_TARGETS, arms))
+    table, _ = winners_table(ae, pca, library, RATE_TARGETS, arms)
+    table.caption += f" PNG, lossless, needs {png_bpp:.2f} bpp."
+    s.add_table(table)
     for comparison in data.comparisons():
-        s.add_text(_level_per_bit(ae, data, comparison))
+        s.add_text(_level_per_bit(ae_test, data, comparison))
     return s
 
 
@@ -234,16 +228,16 @@ def _level_per_bit(ae: dict, data: Any, comparison: Any) -> str:
         if twin not in ae:
             continue
         other = ae[twin]
-        values = [bd_rate([p["bpp"] for p in by_seed[seed]], [p["psnr"] for p in by_seed[seed]],
-                          [p["bpp"] for p in other[seed]], [p["psnr"] for p in other[seed]])
-                  for seed in sorted(by_seed.keys() & other.keys())]
-        values = [v for v in values if math.isfinite(v)]
+        fits = [bd_rate_overlap([p["bpp"] for p in by_seed[seed]], [p["psnr"] for p in by_seed[seed]],
+                                [p["bpp"] for p in other[seed]], [p["psnr"] for p in other[seed]])
+                for seed in sorted(by_seed.keys() & other.keys())]
+        values = [v.pchip for v in fits if not v.refused()]
         if values:
             per_cell.append((depth, latent, values))
     loss = comparison.factor == "loss"
     if not per_cell:
         return (f"{a_name} vs {b_name} per bit: no cell has both "
-                + ("losses" if loss else f"{comparison.factor} values") + " with a shared PSNR range.")
+                + ("losses" if loss else f"{comparison.factor} values") + f" sharing {MIN_OVERLAP_DB:g} dB of PSNR.")
     better = sum(1 for *_, v in per_cell if all(x < 0 for x in v))
     worse = sum(1 for *_, v in per_cell if all(x > 0 for x in v))
     mean_all = float(np.mean([np.mean(v) for *_, v in per_cell]))
@@ -255,7 +249,8 @@ def _level_per_bit(ae: dict, data: Any, comparison: Any) -> str:
     same = "same depth, code size and seed" if len(comparison.strata) <= 2 else \
         f"same depth, code size, {', '.join(comparison.strata[2:])} and seed"
     return (f"**Does the {'loss' if loss else comparison.factor + ' value'} that wins on MSE also win per bit?** "
-            f"BD-rate of the {a_long} codec against the {b_long} one ({same}): mean {mean_all:+.1f}% over "
+            f"BD-rate of the {a_long} codec against the {b_long} one ({same}; seeds whose curves share under "
+            f"{MIN_OVERLAP_DB:g} dB of PSNR left out): mean {mean_all:+.1f}% over "
             f"{len(per_cell)} cells; {a_name} needs fewer bits {seeds}in {better} cells and more {seeds}in {worse}"
             + (f"; the sign changes from seed to seed in {mixed}" if mixed else "")
             + ". Compare with the primary test on per-image MSE above: a codec's rate depends on how its codes "
