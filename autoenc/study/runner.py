@@ -226,6 +226,7 @@ def run_all(
         bar = tqdm(total=len(configs), initial=len(configs) - len(pending), unit="run", desc=store.root.name,
                    file=sys.stderr, dynamic_ncols=True)
     n_failed = sum(o.status == "failed" for o in outcomes.values())
+    errors_shown: set[str] = set()  # an error shared by many runs (e.g. missing data) is printed once
     for attempt in range(2):
         if not pending:
             break
@@ -247,7 +248,10 @@ def run_all(
             outcomes[outcome.run_id] = outcome
             if outcome.status == "failed":
                 n_failed += 1
-                msg = f"FAILED {outcome.run_id} ({_label(outcome.params)}): {outcome.error}"
+                same = outcome.error in errors_shown
+                errors_shown.add(outcome.error)
+                msg = f"FAILED {outcome.run_id} ({_label(outcome.params)}): " + (
+                    f"{outcome.error.splitlines()[0][:120]} (same error as above)" if same else outcome.error)
                 (bar.write if bar else print)(msg, file=sys.stderr)
             if bar is not None:  # one refresh per run (set_postfix would print a second line into logs)
                 bar.set_postfix(failed=n_failed, refresh=False)
