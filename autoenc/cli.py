@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "  autoenc sweep --all --preset quick --report-dir reports",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
-    p.add_argument("--jobs", type=int, default=None, help="parallel runs (default: number of cores)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="parallel runs, and the cores of every stage of the report that follows (default: number "
+                        "of cores)")
     p.add_argument("--threads-per-run", type=int, default=1,
                    help="BLAS threads per run (default 1; results are bit-identical for the same value)")
     p.add_argument("--backend", choices=["loky", "dask"], default="loky")
@@ -99,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-option", action="append", default=[], metavar="KEY=VALUE", dest="report_options",
                    help=REPORT_OPTION_HELP)
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--jobs", type=int, default=None,
+                   help="cores every stage may use: codec workers, BLAS and t-SNE threads (default: all)")
     p = sub.add_parser("export", help="export one trained encoder as .npz",
                        epilog="example: autoenc export fashion_ae --cell latent_size=64,loss=bce,depth=2,seed=0 "
                               "--to encoder.npz  (then autoenc.features.AutoencoderTransformer.load)")
@@ -323,6 +327,11 @@ def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) ->
         options = ReportOptions.from_env(text)
     except ValueError as e:
         raise SpecError(str(e)) from None
+    jobs = getattr(args, "jobs", None)
+    if jobs is not None:
+        if jobs < 1:
+            raise SpecError(f"--jobs must be >= 1, got {jobs}")
+        options.max_jobs = jobs  # --jobs bounds every stage, not only the sweep's runs
     path = build_report(store.root, report_dir, spec=spec, command=_command_line(args), options=options,
                         verbose=bool(getattr(args, "verbose", 0)) or None,
                         force=bool(getattr(args, "force_report", False)))

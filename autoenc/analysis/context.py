@@ -74,7 +74,10 @@ class ReportOptions:
     n_boot : int
         Bootstrap resamples for the median-difference CIs of the main comparisons.
     n_jobs : int
-        Threads for openTSNE.
+        Threads for openTSNE (at most ``max_jobs``).
+    max_jobs : int
+        Cores every stage of the report may use: rate-distortion codec workers, BLAS threads,
+        t-SNE threads (``--jobs`` sets it); 0 = all the cores this process may run on.
     data_loader : callable or None
         ``(data_settings, split) -> (X, y)``; default :func:`autoenc.datasets.load_settings`
         (tests inject synthetic data here).
@@ -93,9 +96,15 @@ class ReportOptions:
     probe_max_iter: int = 200
     n_boot: int = 2000
     n_jobs: int = 1
+    max_jobs: int = 0
     data_loader: Callable[[dict[str, Any], str], tuple[np.ndarray, np.ndarray]] | None = None
     use_cache: bool = True
     figure_format: str = "svg"
+
+    def cores(self) -> int:
+        """The cores a stage may use: ``max_jobs``, else every core this process may run on."""
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, min(self.max_jobs, available) if self.max_jobs else available)
 
     @classmethod
     def from_env(cls, text: str | None = None) -> ReportOptions:

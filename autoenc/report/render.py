@@ -192,8 +192,12 @@ def build_report(
     ctx = ReportContext(spec, store, results, configs, report_dir, options or ReportOptions.from_env(), verbose=verbose)
     alerts = run_alerts(store, results, len(configs))
     if results.done:
-        # [study].report, else the task's own analysis (autoenc.study.registry)
-        result = get_analysis(str(spec.extra.get("report") or task(spec.task).analysis))(ctx)
+        from threadpoolctl import threadpool_limits
+
+        # [study].report, else the task's own analysis (autoenc.study.registry); BLAS threads
+        # (PCA, probes, encoders) within the report's cores (--jobs)
+        with threadpool_limits(ctx.options.cores()):
+            result = get_analysis(str(spec.extra.get("report") or task(spec.task).analysis))(ctx)
         if result.convergence_checked:
             alerts = [a for a in alerts if not a.title.endswith(CONVERGENCE_ALERT_TITLE)]
     else:

@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -139,7 +138,7 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
         if todo:
             from joblib import Parallel, delayed
 
-            n_jobs = max(1, min(len(todo), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1))
+            n_jobs = min(len(todo), ctx.options.cores())  # --jobs bounds this stage too
             # progress on stderr without -v: a cold section runs for minutes
             progress = logging.getLogger("autoenc").info
             progress(f"[report {ctx.spec.name}] rate-distortion: coding {len(X):,} test and {len(X_val):,} "

@@ -397,7 +397,8 @@ def _tsne_cached(ctx: ReportContext, key: str, train_X: np.ndarray,
     from ...viz import tsne_embed
 
     def compute() -> dict[str, np.ndarray]:
-        train_emb, test_emb = tsne_embed(train_X, test_X, n_jobs=ctx.options.n_jobs, seed=0)
+        train_emb, test_emb = tsne_embed(train_X, test_X, n_jobs=min(ctx.options.n_jobs, ctx.options.cores()),
+                                         seed=0)
         assert test_emb is not None
         return {"train": train_emb, "test": test_emb}
 
