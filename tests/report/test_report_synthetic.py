@@ -371,7 +371,7 @@ def test_report_option_flags_reach_the_report(tmp_path, monkeypatch, capsys):
 
     seen = {}
 
-    def fake_build_report(store_root, report_dir, *, spec, command, options=None, verbose=None):
+    def fake_build_report(store_root, report_dir, *, spec, command, options=None, verbose=None, **_):
         seen["options"] = options
         return report_dir / "report.html"
 
@@ -386,6 +386,11 @@ def test_report_option_flags_reach_the_report(tmp_path, monkeypatch, capsys):
     assert "n_boot takes a whole number" in capsys.readouterr().err
     assert main([*args, "--report-option", "bogus=1"]) == 2
     assert "'bogus=1' is not KEY=VALUE" in capsys.readouterr().err
+    # --jobs bounds every stage of the report (codec workers, BLAS and t-SNE threads)
+    assert main([*args, "--jobs", "1"]) == 0
+    assert seen["options"].max_jobs == 1 and seen["options"].cores() == 1
+    assert main(args) == 0 and seen["options"].max_jobs == 0 and seen["options"].cores() >= 1
+    assert main([*args, "--jobs", "0"]) == 2 and "--jobs must be >= 1" in capsys.readouterr().err
 
 
 def test_seed_agreement_counts_and_ensemble():

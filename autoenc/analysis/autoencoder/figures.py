@@ -287,13 +287,15 @@ def _section_probes(b: _Builder, data: StudyData) -> Section:
     cache = b.ctx.cache_get("probes.json", PROBES_KEY, lambda v: isinstance(v, dict)) or {}
     settings = f"n={len(idx)}|iter={opts.probe_max_iter}|data={_data_key(b.ctx, len(data.labels))}"
 
-    def probe(feature_id: str, make: Callable[[], tuple[np.ndarray, np.ndarray]]) -> float:
+    todo: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {}
+
+    def probe(feature_id: str, make: Callable[[], tuple[np.ndarray, np.ndarray]]) -> str:
+        """The cache key of a probe; a missing or damaged entry is queued for computing."""
         key = f"{feature_id}|{settings}"
         value = cache.get(key)
-        if not isinstance(value, float) or not 0.0 <= value <= 1.0:  # missing or damaged entry
-            Ztr, Zte = make()
-            cache[key] = linear_probe(Ztr, ys, Zte, y_test, max_iter=opts.probe_max_iter)
-        return float(cache[key])
+        if not isinstance(value, float) or not 0.0 <= value <= 1.0:
+            todo[key] = make
+        return key
 
     def pca_features(k: int) -> tuple[np.ndarray, np.ndarray]:
         p = fit_pca(X_train, k)
@@ -313,6 +315,19 @@ def _section_probes(b: _Builder, data: StudyData) -> Section:
                     if run is not None else math.nan)
         row["raw pixels"] = raw
         rows.append(row)
+    if todo:  # the probes share the report's cores (--jobs), one BLAS thread each
+        from joblib import Parallel, delayed, parallel_config
+
+        def jobs() -> Any:
+            for make in todo.values():  # features made one at a time, as the workers take them
+                Ztr, Zte = make()
+                yield delayed(linear_probe)(Ztr, ys, Zte, y_test, max_iter=opts.probe_max_iter)
+
+        with parallel_config(backend="loky", inner_max_num_threads=1):
+            accuracies = Parallel(n_jobs=min(len(todo), b.ctx.options.cores()), return_as="generator")(jobs())
+            for key, accuracy in zip(todo, accuracies, strict=True):
+                cache[key] = accuracy
+    rows = [{k: float(cache[v]) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
     b.ctx.cache_put("probes.json", PROBES_KEY, cache)
     fmt = {k: ".3f" for r in rows for k in r if k != "latent"}
     verdicts = []
