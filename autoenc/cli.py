@@ -364,7 +364,7 @@ def _check_data_dir(value: str | None) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .study.runner import data_dir_from_env, default_jobs, run_all
+    from .study.runner import data_dir_from_env, default_jobs, log_failures, run_all
 
     _check_data_dir(args.data_dir)
     if args.data_dir:
@@ -410,7 +410,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         log.info(f"{spec.name}: {counts.get('done', 0)} trained, {counts.get('skipped', 0)} already done, "
                  f"{counts.get('failed', 0)} failed, in {time.perf_counter() - start:.1f} s; "
                  f"results: {store.root / 'results.csv'}")
-        _log_failures(store, [o for o in outcomes if o.status == "failed"])
+        log_failures(store, outcomes)
         if counts.get("failed"):
             rc = 1
         if not args.no_report and results.done:
@@ -418,23 +418,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.all and not args.no_report:
         _write_index(args)
     return rc
-
-
-def _log_failures(store: RunStore, failed: list) -> None:
-    """One warning per distinct error: a cause shared by every run (missing data, a bad
-    setting) is said once, with the runs it stopped, not once per run."""
-    by_error: dict[str, list] = {}
-    for o in failed:
-        by_error.setdefault(o.error, []).append(o)
-    for error, group in by_error.items():
-        first = group[0]
-        if len(group) == 1:
-            log.warning(f"  failed: {first.run_id} ({', '.join(f'{k}={v}' for k, v in first.params.items())}): "
-                        f"{error}; traceback in {store.run_dir(first.run_id) / 'FAILED'}")
-        else:
-            ids = ", ".join(o.run_id for o in group[:5]) + (", ..." if len(group) > 5 else "")
-            log.warning(f"  {len(group)} runs failed with the same error ({ids}): {error.splitlines()[0][:200]}; "
-                        f"tracebacks in {store.runs_dir}/<run-id>/FAILED")
 
 
 def _index_root(args: argparse.Namespace) -> Path:

@@ -8,6 +8,7 @@ workers run beside it: ``--jobs 1`` and ``--jobs 2`` give bit-identical results.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import sys
@@ -262,6 +263,24 @@ def run_all(
     if force_since is not None and all(c.run_id in outcomes for c in configs):
         store.finish_force()
     return [outcomes[c.run_id] for c in configs if c.run_id in outcomes]
+
+
+def log_failures(store: RunStore, outcomes: list[RunOutcome]) -> None:
+    """One warning per distinct error: a cause shared by every run (missing data, a bad
+    setting) is said once, with the runs it stopped, not once per run."""
+    log = logging.getLogger("autoenc")
+    by_error: dict[str, list[RunOutcome]] = {}
+    for o in (o for o in outcomes if o.status == "failed"):
+        by_error.setdefault(o.error, []).append(o)
+    for error, group in by_error.items():
+        first = group[0]
+        if len(group) == 1:
+            log.warning(f"  failed: {first.run_id} ({_label(first.params)}): {error}; traceback in "
+                        f"{store.run_dir(first.run_id) / 'FAILED'}")
+        else:
+            ids = ", ".join(o.run_id for o in group[:5]) + (", ..." if len(group) > 5 else "")
+            log.warning(f"  {len(group)} runs failed with the same error ({ids}): "
+                        f"{error.splitlines()[0][:200]}; tracebacks in {store.runs_dir}/<run-id>/FAILED")
 
 
 def _label(params: dict[str, Any]) -> str:
