@@ -303,13 +303,19 @@ def generic_analysis(ctx: ReportContext) -> AnalysisResult:
     if len(frame):
         grid = [f"param_{k}" for k in d.factors if f"param_{k}" in frame]
         same = [c for c in frame.columns if c != "run_id" and frame[c].astype(str).nunique(dropna=False) == 1]
+        # the test metrics (means and accuracies), the final validation loss and the time: every other
+        # metric of every run is in results.csv
+        headline = [c for c in frame.columns if c not in same and not c.startswith("param_") and c != "run_id" and (
+            (c.startswith("test_") and c.endswith(("_mean", "accuracy"))) or c in ("final_val_loss", "train_seconds"))]
         shown = ["run_id", *[c for c in grid if c not in same], *(["param_seed"] if "param_seed" in frame else []),
-                 *[c for c in frame.columns if not c.startswith("param_") and c != "run_id" and c not in same]]
+                 *headline]
         if same:
             section.add_text("The same in every run: " + ", ".join(
                 f"`{c.removeprefix('param_')} = {format_value(frame[c].iloc[0])}`" for c in same) + ".")
         section.add_table(Table(frame[list(dict.fromkeys(shown))].rename(
-            columns=lambda c: c.removeprefix("param_")), title="Completed runs"))
+            columns=lambda c: c.removeprefix("param_")), title="Completed runs",
+            caption="The grid values that vary, the test metrics, the final validation loss and the training time; "
+                    "results.csv has every metric of every run."))
     n = len(ctx.results.done)
     return AnalysisResult(headline=f"{n} of {len(ctx.configs)} runs completed.", verdict=f"{n} runs",
                           sections=[section], datasets=[str(ctx.data_settings.get("dataset", ""))])

@@ -191,3 +191,24 @@ def test_npz_study_sweeps_and_reports_without_fashion_constants(usps, tmp_path, 
     assert "100 test images" in readme and "16 × 16" in readme  # from the data
     assert "last 60 training images" in readme  # validation size from the runs
     assert "data checksum" in readme and datasets.info(str(tmp_path / "digits.npz")).checksum in readme
+
+
+@pytest.mark.slow
+def test_generic_report_shows_what_varies_and_status_names_other_settings(usps, tmp_path, capsys):
+    p = _write(tmp_path, compare='report = "generic"')
+    out = tmp_path / "runs"
+    assert main(["sweep", str(p), "--out", str(out), "--jobs", "1"]) == 0
+    readme = (out / "usps_activation" / "report" / "README.md").read_text()
+    header = next(line for line in readme.splitlines() if line.startswith("| run_id"))
+    columns = [c.strip() for c in header.strip("| ").split("|")]
+    assert columns[:4] == ["run_id", "activation", "latent_size", "seed"] and len(columns) <= 12
+    assert "The same in every run: `depth = 2`" in readme
+    # a second sweep with another budget: the store holds both, results.csv tells them apart
+    assert main(["sweep", str(p), "--out", str(out), "--jobs", "1", "--set", "train.epochs=3", "--no-report"]) == 0
+    frame = pd.read_csv(out / "usps_activation" / "results.csv")
+    assert sorted(frame["train.epochs"].unique()) == [2, 3] and len(frame) == 16
+    capsys.readouterr()
+    assert main(["status", str(p), "--out", str(out)]) == 0
+    assert "8 done runs of other settings (train.epochs ∈ {3})" in capsys.readouterr().out
+    assert main(["show", str(p), "--out", str(out)]) == 0
+    assert re.search(r"full \(selected\): 8 runs, 8 done; all done", capsys.readouterr().out)
