@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -389,7 +388,11 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
         except TypeError as e:
             raise ModelFileError(f"{path}: saved parameters do not fit this version of AutoencoderTransformer ({e})") \
                 from e
-        est._set_fitted(ckpt.module, _history_from_rows(meta.get("history", [])))
+        try:
+            history = _history_from_rows(meta.get("history", []))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ModelFileError(f"{path}: malformed training history in the metadata ({e})") from e
+        est._set_fitted(ckpt.module, history)
         if meta.get("feature_names_in"):
             est.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
         est.source_ = {k: v for k, v in meta.items() if k not in _RESERVED}
@@ -442,6 +445,9 @@ class AutoencoderTransformer(TransformerMixin, BaseEstimator):
         ckpt = load_checkpoint(run_dir / "model.npz")
         _check_autoencoder(ckpt.module, run_dir / "model.npz")
         est = cls(**_params_from_config(config))
+        if ckpt.module.latent_size != est.latent_size:  # the config must describe the model it sits beside
+            raise ModelFileError(f"{run_dir}: model.npz has a {ckpt.module.latent_size}-value code, config.json says "
+                                 f"latent_size = {est.latent_size}; the run folder is damaged: retrain it")
         est._set_fitted(ckpt.module, _read_history(run_dir / "history.csv"))
         est.source_ = {"run_dir": str(run_dir), "run_id": run.run_id, "cell": dict(config.params)}
         return est
@@ -549,13 +555,6 @@ def _params_from_config(config: RunConfig) -> dict[str, Any]:
     }
 
 
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return math.nan
-
-
 def _history_from_rows(rows: list[dict[str, Any]]) -> History:
     h = History()
     for r in rows:
@@ -569,9 +568,10 @@ def _history_from_rows(rows: list[dict[str, Any]]) -> History:
 def _read_history(path: Path) -> History:
     if not path.is_file():
         return History()
-    with open(path, newline="") as f:
-        rows = [{k: _float(v) if k != "epoch" else int(v) for k, v in r.items()} for r in csv.DictReader(f)]
-    return _history_from_rows(rows)
+    try:
+        return History.from_csv(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        raise RunLookupError(f"{path}: not a readable history table ({e}); retrain the run") from e
 
 
 def export_encoder(spec: StudySpec, store: RunStore, cell: dict[str, Any], to: Path) -> Path:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import InputError
-from ..fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, read_npz
 from .grid import RunConfig
 
 if TYPE_CHECKING:
@@ -67,7 +68,13 @@ class Run:
 
     @cached_property
     def metrics(self) -> dict[str, Any]:
-        return json.loads((self.path / "metrics.json").read_text())
+        try:
+            metrics = json.loads((self.path / "metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as e:
+            raise RunFileError(f"{self.path / 'metrics.json'}: not readable ({type(e).__name__}: {e})") from e
+        if not isinstance(metrics, dict):
+            raise RunFileError(f"{self.path / 'metrics.json'}: not a JSON object")
+        return metrics
 
     @cached_property
     def code(self) -> str | None:
@@ -86,8 +93,7 @@ class Run:
 
     def arrays(self, name: str = "per_image.npz") -> dict[str, np.ndarray]:
         """Arrays saved by the run (``per_image.npz`` for autoencoders: test_mse, test_bce, ...)."""
-        with np.load(self.path / name, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        return read_npz(self.path / name, error=RunFileError)  # within the reading budget
 
     def load_model(self) -> Module:
         from ..nn import load
@@ -98,6 +104,52 @@ class Run:
     def failure(self) -> str | None:
         p = self.path / FAILED
         return p.read_text() if p.exists() else None
+
+
+class RunFileError(InputError, ValueError):
+    """A run file that passes its checksum but is malformed (wrong types, shapes, NaN)."""
+
+
+#: metrics that are numbers in every run a task writes (by name): a string or a list there is damage
+_NUMERIC_METRIC = re.compile(r"^(n_|best_epoch$|epochs_run$)|_(mean|std|median|loss|accuracy|seconds)$")
+
+
+def check_run_files(path: Path) -> str | None:
+    """Why the files of a done run folder cannot be trusted although their checksums match, or
+    None: ``metrics.json`` an object whose numeric metrics are numbers, ``history.csv`` a
+    history table, every ``*.npz`` array numeric and finite (per-image arrays ``test_*``,
+    ``val_*``, ``train_*``: 1-D, one value per image of the split), within the reading budget."""
+    try:
+        metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+        return f"metrics.json is not readable JSON ({type(e).__name__})"
+    if not isinstance(metrics, dict):
+        return "metrics.json is not a JSON object"
+    for key, value in metrics.items():
+        if _NUMERIC_METRIC.search(str(key)) and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"metrics.json: {key} = {str(value)[:40]!r} is not a number"
+    if (path / "history.csv").is_file():
+        from ..nn.train import History
+
+        try:
+            History.from_csv((path / "history.csv").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            return f"history.csv is not a history table ({e})"
+    for npz in sorted(path.glob("*.npz")):
+        if npz.name == "model.npz":
+            continue  # checked by its own loader (autoenc.nn.io) when it is read
+        try:
+            arrays = read_npz(npz)
+        except InputError as e:
+            return str(e)
+        for name, a in arrays.items():
+            if a.dtype.kind not in "fiub" or (a.dtype.kind == "f" and not np.isfinite(a).all()):
+                return f"{npz.name}: {name} is not numeric or holds NaN/inf"
+            split = {"val": "validation", "train": "train", "test": "test"}.get(name.split("_")[0])
+            n = metrics.get(f"n_{split}")  # per-image arrays by name: test_*, val_*, train_*
+            if npz.name == "per_image.npz" and split and (a.ndim != 1 or (isinstance(n, int) and len(a) != n)):
+                return f"{npz.name}: {name} has shape {a.shape}, not one value per {split} image ({n})"
+    return None
 
 
 class StoreLayoutError(InputError, ValueError):
@@ -170,6 +222,9 @@ class RunStore:
                 return False, f"{name} is missing"
             if sha256_file(f) != digest:
                 return False, f"{name} does not match its checksum (corrupted or edited)"
+        problem = check_run_files(d) if "metrics.json" in listed else None
+        if problem:
+            return False, f"{problem}; the run will be retrained"
         return True, "ok"
 
     def status(self, run_id: str) -> str:

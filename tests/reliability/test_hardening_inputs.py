@@ -148,3 +148,75 @@ def test_garbage_in_the_data_dir_is_an_error_not_other_data(tmp_path, only_env):
     with pytest.raises(InputError, match="empty") as info:
         load("fashion_mnist", "test", subset=50)
     assert "t10k-images-idx3-ubyte" in str(info.value)  # what it expected, and where
+
+
+# --------------------------------------------------------------------------- run files
+def _resign(run_dir: Path) -> None:
+    """Update the DONE marker's checksums, as a crafted (not a corrupted) file would have them."""
+    import json
+
+    from autoenc.study.store import sha256_file
+
+    marker = json.loads((run_dir / "DONE").read_text())
+    marker["files"] = {name: sha256_file(run_dir / name) for name in marker["files"]}
+    (run_dir / "DONE").write_text(json.dumps(marker))
+
+
+@pytest.mark.parametrize("damage", [
+    lambda d: (d / "metrics.json").write_text((d / "metrics.json").read_text().replace('"n_train": 60',
+                                                                                       '"n_train": "60"')),
+    lambda d: (d / "metrics.json").write_text('["not", "an", "object"]'),
+    lambda d: (d / "history.csv").write_text("epoch,train_loss\n1,abc\n2"),
+    lambda d: (d / "history.csv").write_bytes(b"\xff\xfe garbage"),
+])
+def test_run_files_that_pass_the_checksum_but_are_malformed(tmp_path, capsys, damage):
+    from autoenc.study.store import RunStore
+
+    path = study(tmp_path, name="files")
+    out = tmp_path / "runs"
+    assert main(["sweep", str(path), "--out", str(out), "--jobs", "1", "--no-report", "-q"]) == 0
+    store = RunStore(out / "files")
+    run_id = store.run_ids()[0]
+    damage(store.run_dir(run_id))
+    _resign(store.run_dir(run_id))
+    assert store.status(run_id) == "partial" and "retrained" in store.verify(run_id)[1]
+    assert main(["report", str(path), "--out", str(out), "-q"]) == 0  # the report says so; no traceback
+    assert main(["sweep", str(path), "--out", str(out), "--jobs", "1", "--no-report", "-q"]) == 0
+    assert store.status(run_id) == "done"  # retrained
+
+
+def test_per_image_arrays_with_nan_or_the_wrong_length(tmp_path):
+    import json
+
+    import numpy as np
+
+    from autoenc.study.store import check_run_files
+
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "metrics.json").write_text(json.dumps({"n_test": 3, "n_validation": 2, "test_mse_mean": 0.1}))
+    np.savez(d / "per_image.npz", test_mse=np.ones(3), val_mse=np.ones(2), medians=np.ones(7))
+    assert check_run_files(d) is None
+    np.savez(d / "per_image.npz", test_mse=np.array([1.0, np.nan, 2.0]))
+    assert "NaN" in check_run_files(d)
+    np.savez(d / "per_image.npz", test_mse=np.ones(4))
+    assert "one value per test image" in check_run_files(d)
+    np.savez(d / "per_image.npz", test_mse=np.array(["a", "b", "c"]))
+    assert "not numeric" in check_run_files(d)
+
+
+def test_model_files_with_nan_weights_or_a_zip_bomb(tmp_path, monkeypatch):
+    import numpy as np
+
+    from autoenc.models import autoencoder
+    from autoenc.nn import ModelFileError, load, save
+
+    model = autoencoder(8, 2, depth=1, seed=0)
+    model.encoder.modules[0].weight.data[0, 0] = np.nan
+    save(tmp_path / "nan.npz", model)
+    with pytest.raises(ModelFileError, match="NaN"):
+        load(tmp_path / "nan.npz")
+    save(tmp_path / "ok.npz", autoencoder(64, 8, depth=1, seed=0))
+    monkeypatch.setenv("AUTOENC_MAX_FILE_BYTES", "1000")
+    with pytest.raises(ModelFileError, match="budget"):
+        load(tmp_path / "ok.npz")
