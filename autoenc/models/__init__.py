@@ -10,9 +10,12 @@ from .builders import (
     conv1d_net,
     conv_autoencoder,
     hidden_widths,
+    layer_sizes,
     mlp,
+    relu_activity,
 )
 from .compression import CompressionAutoencoder, compression_autoencoder
 
 __all__ = ["ACTIVATIONS", "AutoEncoder", "CompressionAutoencoder", "autoencoder", "autoencoder_problem", "code_shape",
-           "compression_autoencoder", "conv1d_net", "conv_autoencoder", "hidden_widths", "mlp"]
+           "compression_autoencoder", "conv1d_net", "conv_autoencoder", "hidden_widths", "layer_sizes", "mlp",
+           "relu_activity"]

@@ -3,6 +3,7 @@ fully determines its initial weights."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -172,19 +173,27 @@ def autoencoder_problem(module: Any) -> str | None:
     return None
 
 
-def hidden_widths(depth: int, latent_size: int, widths: Sequence[int] = (256, 128)) -> list[int]:
+def hidden_widths(depth: int, latent_size: int, widths: Sequence[int] = (256, 128),
+                  min_width_factor: float = 1.0) -> list[int]:
     """Hidden layer sizes of a depth-``depth`` encoder (the decoder mirrors them).
 
     Depth 1 is a single Linear layer into the code. Deeper encoders take the first
-    ``depth - 1`` entries of ``widths`` (outermost first), never narrower than the code
-    itself (a hidden layer narrower than the code would cap its rank below the latent size).
-    With the defaults: depth 2 is 784-256-k, depth 3 is 784-256-128-k.
+    ``depth - 1`` entries of ``widths`` (outermost first), each raised to at least
+    ``min_width_factor * latent_size``: a ReLU layer no wider than the code caps the code's usable
+    rank (only part of its units is active on any image), so a study that compares depths or codes
+    sets the factor to 2 or more. The result is the network's real shape: the autoencoder task
+    records it in the run's config (``model.hidden_widths``) and the report prints it. With the
+    defaults: depth 2 is 784-256-k, depth 3 is 784-256-128-k, never narrower than k.
     """
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
     if depth - 1 > len(widths):
-        raise ValueError(f"depth {depth} needs {depth - 1} hidden widths, got {list(widths)}")
-    return [max(int(w), latent_size) for w in list(widths)[: depth - 1]]
+        raise ValueError(f"depth {depth} needs {depth - 1} hidden widths, got {list(widths)}; add entries to "
+                         "model.widths")
+    if not min_width_factor > 0:
+        raise ValueError(f"model.min_width_factor must be > 0, got {min_width_factor}")
+    least = int(math.ceil(min_width_factor * latent_size))
+    return [max(int(w), least) for w in list(widths)[: depth - 1]]
 
 
 def autoencoder(
@@ -197,6 +206,7 @@ def autoencoder(
     output_activation: str | None = "sigmoid",
     dtype: Any = np.float32,
     seed: int = 0,
+    min_width_factor: float = 1.0,
 ) -> AutoEncoder:
     """Fully connected autoencoder with a mirrored decoder.
 
@@ -206,8 +216,9 @@ def autoencoder(
         Input dimension (784 for 28x28 images) and code size.
     depth
         Linear layers in the encoder (and in the decoder).
-    widths
-        Candidate hidden widths, outermost first (see ``hidden_widths``).
+    widths, min_width_factor
+        Candidate hidden widths, outermost first, and the least hidden width as a multiple of the
+        code size (see ``hidden_widths``).
     activation
         Hidden activation (``relu`` uses He init, others Xavier).
     latent_activation
@@ -218,10 +229,52 @@ def autoencoder(
         Parameter dtype and the seed of the initial weights.
     """
     rng = np.random.default_rng(seed)
-    sizes = [input_size, *hidden_widths(depth, latent_size, widths), latent_size]
+    sizes = [input_size, *hidden_widths(depth, latent_size, widths, min_width_factor), latent_size]
     encoder = _dense_stack(sizes, activation, latent_activation, dtype, rng)
     decoder = _dense_stack(sizes[::-1], activation, output_activation, dtype, rng)
     return AutoEncoder(encoder, decoder)
+
+
+def layer_sizes(model: Module) -> list[int]:
+    """The widths of a network's Linear layers in order: input, every layer's output
+    (an autoencoder: 784-...-k-...-784)."""
+    linears = [m for m in _walk(model) if isinstance(m, Linear)]
+    if not linears:
+        return []
+    return [linears[0].in_features, *(m.out_features for m in linears)]
+
+
+def relu_activity(model: Module, X: np.ndarray, batch_size: int = 2048) -> list[dict[str, float]]:
+    """Per hidden ReLU layer of ``model`` (in forward order) on the inputs ``X``: ``width``,
+    ``active`` (mean share of the layer's units with a positive output per input) and ``dead``
+    (share of units positive on no input). A layer whose active units are fewer than the code
+    it feeds caps the code's usable rank."""
+    stages = _walk(model)
+    counts: dict[int, np.ndarray] = {}
+    ever: dict[int, np.ndarray] = {}
+    was_training = model.training
+    model.eval()
+    for i in range(0, len(X), batch_size):
+        h = np.asarray(X[i: i + batch_size])
+        for j, m in enumerate(stages):
+            h = m.forward(h)
+            if isinstance(m, ReLU):
+                positive = h > 0
+                counts[j] = counts.get(j, 0) + positive.sum(axis=0)
+                ever[j] = ever.get(j, False) | positive.any(axis=0)
+    model.train(was_training)
+    n = max(len(X), 1)
+    return [{"width": int(counts[j].size), "active": float(counts[j].mean() / n), "dead": float(1 - ever[j].mean())}
+            for j in sorted(counts)]
+
+
+def _walk(module: Module) -> list[Module]:
+    """The leaf modules of a network in forward order (through Sequential and AutoEncoder)."""
+    if isinstance(module, AutoEncoder):
+        return [*_walk(module.encoder), *_walk(module.decoder)]
+    if isinstance(module, Sequential):
+        return [leaf for m in module.modules for leaf in _walk(m)]
+    return [module]
 
 
 def _dense_stack(

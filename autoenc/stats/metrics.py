@@ -48,7 +48,8 @@ def reconstruction_metrics(
     Returns
     -------
     dict of str to numpy.ndarray
-        ``mse``, ``sse``, ``l2``, ``bce``: float64 arrays of shape ``(n,)``.
+        ``mse``, ``sse``, ``l2``, ``bce``, ``l1`` (mean absolute error per pixel: a metric neither
+        training loss optimises): float64 arrays of shape ``(n,)``.
     """
     x2 = _as_rows(x, "x")
     xh2 = _as_rows(x_hat, "x_hat")
@@ -57,15 +58,17 @@ def reconstruction_metrics(
     n, n_pixels = x2.shape
     sse = np.empty(n)
     bce = np.empty(n)
+    l1 = np.empty(n)
     for start in range(0, n, chunk_size):
         xs = x2[start : start + chunk_size].astype(np.float64)
         xhs = xh2[start : start + chunk_size].astype(np.float64)
         sse[start : start + chunk_size] = np.sum((xs - xhs) ** 2, axis=1)
+        l1[start : start + chunk_size] = np.mean(np.abs(xs - xhs), axis=1)
         p = np.clip(xhs, eps, 1.0 - eps)
         bce[start : start + chunk_size] = -np.mean(
             xs * np.log(p) + (1.0 - xs) * np.log1p(-p), axis=1
         )
-    return {"mse": sse / n_pixels, "sse": sse, "l2": np.sqrt(sse), "bce": bce}
+    return {"mse": sse / n_pixels, "sse": sse, "l2": np.sqrt(sse), "bce": bce, "l1": l1}
 
 
 def summarize(values: np.ndarray) -> dict[str, float]:

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .spec import DEFAULTS, HASH_NEUTRAL, SCHEMA, SECTIONS, StudySpec, _grid_section
+from .spec import DEFAULTS, DERIVED, HASH_NEUTRAL, SCHEMA, SECTIONS, StudySpec, _grid_section
 
 ID_LENGTH = 16
 
@@ -53,6 +53,8 @@ class RunConfig:
         for section, neutral in HASH_NEUTRAL.items():  # later settings at their neutral value
             content[section] = {k: v for k, v in content[section].items() if not (k in neutral and v == neutral[k]
                                                                                   and type(v) is type(neutral[k]))}
+        for section, derived in DERIVED.items():  # follow from the settings already hashed
+            content[section] = {k: v for k, v in content[section].items() if k not in derived}
         return hashlib.sha256(canonical_json(content).encode()).hexdigest()[:ID_LENGTH]
 
     @classmethod
@@ -88,9 +90,22 @@ def resolve(config: RunConfig) -> RunConfig:
     model, train = sections["model"], sections["train"]
     if config.task == "classifier" and "output_activation" not in model:
         model["output_activation"] = {"nll": "log_softmax", "bce": "sigmoid"}.get(train["loss"], "none")
+    if model.get("architecture") == "autoencoder":
+        model["hidden_widths"] = _autoencoder_widths(model)
     if train.get("lr_schedule") == "cosine" and train.get("lr_decay", 1.0) != 1.0:
         raise ValueError("train.lr_schedule = 'cosine' and train.lr_decay both set; keep one of them")
     return RunConfig(config.task, sections["data"], model, train, config.seed, dict(config.params))
+
+
+def _autoencoder_widths(model: dict[str, Any]) -> list[int]:
+    """The hidden widths the autoencoder of these settings really has (``models.hidden_widths``)."""
+    from ..models.builders import hidden_widths
+
+    try:
+        return hidden_widths(int(model["depth"]), int(model["latent_size"]), model["widths"],
+                             float(model["min_width_factor"]))
+    except KeyError as e:
+        raise ValueError(f"model.{e.args[0]} is not set; an autoencoder needs depth, latent_size and widths") from None
 
 
 def expand(spec: StudySpec) -> list[RunConfig]:

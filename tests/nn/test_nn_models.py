@@ -19,6 +19,10 @@ def test_hidden_widths():
     assert hidden_widths(3, 64) == [256, 128]
     assert hidden_widths(3, 200) == [256, 200]
     assert hidden_widths(2, 400, widths=(256,)) == [400]  # never narrower than the code
+    assert hidden_widths(3, 400, widths=(256, 128), min_width_factor=2) == [800, 800]
+    assert hidden_widths(3, 16, widths=(256, 128), min_width_factor=2) == [256, 128]
+    with pytest.raises(ValueError, match="min_width_factor"):
+        hidden_widths(2, 8, min_width_factor=0)
     with pytest.raises(ValueError, match="depth must be >= 1"):
         hidden_widths(0, 8)
     with pytest.raises(ValueError, match="depth 4 needs 3 hidden widths"):
@@ -100,3 +104,17 @@ def test_conv1d_net_is_the_original_network():
 
 def test_activation_registry():
     assert set(ACTIVATIONS) == {"relu", "tanh", "sigmoid", "softmax", "log_softmax"}
+
+
+def test_layer_sizes_and_relu_activity():
+    from autoenc.models import layer_sizes, relu_activity
+
+    ae = autoencoder(10, 3, depth=3, widths=(6, 5), seed=0, dtype=np.float64)
+    assert layer_sizes(ae) == [10, 6, 5, 3, 5, 6, 10]
+    X = np.random.default_rng(0).random((50, 10))
+    activity = relu_activity(ae, X, batch_size=7)  # batches of 7: the counts add up across batches
+    assert [a["width"] for a in activity] == [6, 5, 5, 6]
+    h = np.maximum(ae.encoder.modules[0].forward(X), 0)  # the first hidden layer by hand
+    assert activity[0]["active"] == pytest.approx(float((h > 0).mean()))
+    assert activity[0]["dead"] == pytest.approx(float(1 - (h > 0).any(axis=0).mean()))
+    assert all(0 <= a["active"] <= 1 and 0 <= a["dead"] <= 1 for a in activity)

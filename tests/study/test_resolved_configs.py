@@ -63,3 +63,24 @@ def test_features_round_trip_the_architecture_of_every_encoder_study():
             assert fitted.model_.to_config() == expected, config.params
             checked += 1
     assert checked >= 90
+
+
+def test_the_resolved_config_records_the_widths_the_network_really_has():
+    # widths = [4] with a 32-wide code used to build a 32-unit layer while config.json said [4]
+    cfg = resolve(RunConfig("autoencoder", {"dataset": "fashion_mnist"},
+                            {"latent_size": 32, "depth": 2, "widths": [4]}, {}, 0, {}))
+    assert cfg.model["widths"] == [4] and cfg.model["hidden_widths"] == [32]
+    from autoenc.study.tasks.autoencoder import build
+
+    assert [m.out_features for m in build(cfg, 50).encoder.modules if hasattr(m, "out_features")] == [32, 32]
+    wide = resolve(RunConfig("autoencoder", {"dataset": "fashion_mnist"},
+                             {"latent_size": 400, "depth": 3, "widths": [256, 128], "min_width_factor": 2}, {}, 0, {}))
+    assert wide.model["hidden_widths"] == [800, 800]
+    # the derived record adds nothing to the run id: the same settings, the same id as before it existed
+    bare = RunConfig("autoencoder", {"dataset": "fashion_mnist"}, {"latent_size": 32, "depth": 2, "widths": [4]},
+                     {}, 0, {})
+    stripped = {k: v for k, v in cfg.model.items() if k != "hidden_widths"}
+    assert RunConfig(cfg.task, cfg.data, stripped, cfg.train, 0, {}).run_id == bare.run_id == cfg.run_id
+    with pytest.raises(ValueError, match="needs 2 hidden widths"):
+        resolve(RunConfig("autoencoder", {"dataset": "fashion_mnist"}, {"latent_size": 8, "depth": 3, "widths": [4]},
+                          {}, 0, {}))

@@ -212,7 +212,7 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     history = fit(model, loss, optimizer, X_fit, T_fit, epochs=epochs, batch_size=size, seed=config.seed,
                   validation_data=validation, scheduler=optimizer.scheduler, patience=t["patience"],
                   min_delta=float(t["min_delta"]), epoch_data=epoch_data, sampler=sampler, callback=after_epoch,
-                  stop_when_converged=bool(t["stop_when_converged"]))
+                  stop_when_converged=bool(t["stop_when_converged"]), keep_best=t["checkpoint"] == "best")
     history.extra = extra
     train_seconds = time.perf_counter() - start
 

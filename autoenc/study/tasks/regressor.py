@@ -88,7 +88,7 @@ def train(model: Any, X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: 
         history = fit(model, loss, optimizer, X, y, epochs=int(t["epochs"]), batch_size=size,
                       shuffle=size < len(X), seed=config.seed, scheduler=optimizer.scheduler,
                       stop_on_divergence=True, callback=after_epoch,
-                      stop_when_converged=bool(t["stop_when_converged"]))
+                      stop_when_converged=bool(t["stop_when_converged"]), keep_best=t["checkpoint"] == "best")
     if overflowed:  # an epoch that diverged is not recorded (as a loss overflow inside fit)
         for column in (history.epoch, history.train_loss, history.val_loss, history.lr, history.wall_seconds):
             column.pop()
