@@ -34,8 +34,8 @@ from ..stats import holm
 from ..stats.seeds import seed_level_test, seeds_for_power, stratified_sign_flip
 from .factors import Contrast, hashable
 
-__all__ = ["ALPHA", "CellVerdict", "Comparison", "best_depth_on_validation", "budget_comparison", "cell_verdicts",
-           "primary_test", "relative_differences"]
+__all__ = ["ALPHA", "CellVerdict", "Comparison", "best_depth_on_validation", "better_on_validation",
+           "budget_comparison", "cell_verdicts", "decided", "pca_outcome", "primary_test", "relative_differences"]
 
 ALPHA = 0.05
 
@@ -188,12 +188,11 @@ def best_depth_on_validation(runs: pd.DataFrame, metric: str = "val_mse_mean", *
                              validation: str = "validation MSE") -> tuple[int, str]:
     """The depth with the lowest mean log validation error over the cells (values of ``others``:
     every other factor) every depth has; chosen on the validation split, never the test split.
-    Returns (depth, how)."""
-    if metric not in runs or not np.isfinite(runs[metric].to_numpy(float)).any():
-        metric, how = "mse_mean", "test MSE (no validation errors stored: older runs)"
-    else:
-        how = validation if metric == "val_mse_mean" else metric
+    Runs without validation errors choose nothing: the shallowest depth, said so. Returns (depth, how)."""
     depths = sorted(runs["depth"].unique())
+    if metric not in runs or not np.isfinite(runs[metric].to_numpy(float)).any():
+        return int(depths[0]), "no choice: the runs stored no validation errors, so the shallowest depth is shown"
+    how = validation if metric == "val_mse_mean" else metric
     others = [k for k in others if k in runs]
     frame = runs.assign(**{k: runs[k].map(hashable) for k in others})
     cell = frame.groupby(["depth", *others])[metric].mean().reset_index()
@@ -206,10 +205,51 @@ def best_depth_on_validation(runs: pd.DataFrame, metric: str = "val_mse_mean", *
     return (int(score.idxmin()) if len(score) else int(depths[0])), how
 
 
+def better_on_validation(cell: pd.DataFrame, factors: Sequence[str] = ("loss",),
+                         column: str = "val_mse_mean") -> tuple[Any, ...] | None:
+    """The levels of ``factors`` whose runs in ``cell`` have the lowest mean validation MSE
+    (``column``) over seeds, as a tuple: inside one stratum, the "better loss"; over a latent size
+    with ``("depth", "loss")``, the best autoencoder of that size. Chosen without the test split;
+    None when the runs stored no validation errors."""
+    if column not in cell or not np.isfinite(cell[column].to_numpy(float)).any():
+        return None
+    frame = cell.assign(**{f: cell[f].map(hashable) for f in factors})
+    means = frame.groupby(list(factors))[column].mean().dropna()
+    if not len(means):
+        return None
+    best = means.idxmin()
+    return best if isinstance(best, tuple) else (best,)
+
+
+def pca_outcome(test_means: Sequence[float], reference: float) -> str:
+    """The decided outcome of one autoencoder against PCA: "beats PCA" when every seed's mean test
+    MSE is below PCA's, "does not beat PCA" when none is, else "mixed (m/n seeds)"."""
+    values = np.asarray(test_means, float)
+    n_beat = int(np.sum(values < reference))
+    if n_beat == len(values):
+        return "beats PCA"
+    return "does not beat PCA" if n_beat == 0 else f"mixed ({n_beat}/{len(values)} seeds)"
+
+
+def decided(verdict: CellVerdict | None) -> str:
+    """A per-stratum verdict reduced to its decided outcome: "<A> better", "<B> better" or
+    "undecided" (whatever the reason); "–" without a verdict."""
+    if verdict is None:
+        return "–"
+    text = verdict.verdict()
+    return text if text in (f"{label} better" for label in verdict.labels) else "undecided"
+
+
 def budget_comparison(runs: pd.DataFrame, pca_mse: dict[int, float], epoch: int,
                       comparison: Comparison = DEFAULT) -> list[dict[str, Any]]:
-    """Per stratum: the A vs B direction and the autoencoder vs PCA verdict after ``epoch``
-    epochs (``test_at_<epoch>_mse_mean``) and at the end of training (``mse_mean``)."""
+    """Per stratum: the decided A-vs-B outcome and the autoencoder-vs-PCA outcome after ``epoch``
+    epochs (``test_at_<epoch>_mse_mean``) and at the end of training (``mse_mean``).
+
+    The autoencoder compared with PCA is the stratum's better level chosen on validation at each
+    point (``val_at_<epoch>_mse_mean`` when stored, else the end's choice); its outcome is
+    ``pca_outcome`` over its seeds. ``changes`` names every outcome that differs, so the count of
+    rows whose ``changes`` is not "none" is the count of strata whose verdict changed.
+    """
     early = f"test_at_{epoch}_mse_mean"
     if early not in runs or not np.isfinite(runs[early].to_numpy(float)).any():
         return []
@@ -225,25 +265,33 @@ def budget_comparison(runs: pd.DataFrame, pca_mse: dict[int, float], epoch: int,
         row: dict[str, Any] = {("latent" if k == "latent_size" else k): v
                                for k, v in zip(strata, stratum, strict=True)}
         latent = int(row.get("latent", 0))
+        level = cell[comparison.factor].map(hashable)
+        end_choice = better_on_validation(cell, (comparison.factor,))
+        outcomes: dict[str, tuple[str, str]] = {}
         for when, column in (("early", early), ("end", "mse_mean")):
-            label = f"epoch {epoch}" if when == "early" else "converged"
+            label = f"epoch {epoch}" if when == "early" else "end"
             c = verdicts[when].get(stratum)
             row[f"{versus}, {label}"] = c.verdict() if c else "–"
             row[f"mean r, {label}"] = c.test.get("mean", math.nan) if c else math.nan
-            means = cell.groupby(cell[comparison.factor].map(hashable))[column].mean()
-            best = float(means.min()) if len(means) else math.nan
-            if latent in pca_mse and math.isfinite(best):
-                row[f"AE / PCA, {label}"] = best / pca_mse[latent]
+            choice = end_choice
+            if when == "early":
+                early_choice = better_on_validation(cell, (comparison.factor,), f"val_at_{epoch}_mse_mean")
+                choice = end_choice if early_choice is None else early_choice
+            pca = "–"
+            if choice is not None and latent in pca_mse:
+                values = cell[level == choice[0]][column].to_numpy(float)
+                row[f"AE / PCA, {label}"] = float(np.mean(values)) / pca_mse[latent]
+                pca = pca_outcome(values, pca_mse[latent])
+                row[f"vs PCA, {label}"] = f"{str(choice[0]).upper()}: {pca}"
             else:
                 row[f"AE / PCA, {label}"] = math.nan
-        early_dir = np.sign(row[f"mean r, epoch {epoch}"])
-        end_dir = np.sign(row["mean r, converged"])
-        pca_early, pca_end = row[f"AE / PCA, epoch {epoch}"] < 1, row["AE / PCA, converged"] < 1
+                row[f"vs PCA, {label}"] = pca
+            outcomes[when] = (decided(c), pca)
         changes = []
-        if early_dir != end_dir:
-            changes.append(f"{versus} direction")
-        if pca_early != pca_end:
-            changes.append("vs PCA")
-        row["changes"] = ", ".join(changes) or "none"
+        if outcomes["early"][0] != outcomes["end"][0]:
+            changes.append(f"{versus}: {outcomes['early'][0]} → {outcomes['end'][0]}")
+        if outcomes["early"][1] != outcomes["end"][1]:
+            changes.append(f"vs PCA: {outcomes['early'][1]} → {outcomes['end'][1]}")
+        row["changes"] = "; ".join(changes) or "none"
         rows.append(row)
     return rows

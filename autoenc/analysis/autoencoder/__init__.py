@@ -94,6 +94,21 @@ def _bce_floors(data: StudyData, loaded: Any) -> list[float]:
     return floors
 
 
+def _layers(r: RunRecord, n_pixels: int) -> str:
+    """The run's real layer widths, encoder side (784-800-400): recorded by the run, else from its
+    resolved config (older runs)."""
+    sizes = r.metrics.get("layer_sizes")
+    if isinstance(sizes, list) and sizes:
+        return "-".join(map(str, sizes[: len(sizes) // 2 + 1]))
+    from ...study.grid import resolve
+
+    try:
+        m = resolve(r.run.config).model
+    except (OSError, ValueError, KeyError):
+        return "–"
+    return "-".join(map(str, [n_pixels, *m.get("hidden_widths", []), m["latent_size"]]))
+
+
 def _run_frame(data: StudyData, loaded: Any) -> pd.DataFrame:
     """One row per run: grid values, test errors (from the per-image arrays), validation and
     snapshot errors and training facts (from metrics.json); convergence from the history."""
@@ -110,12 +125,16 @@ def _run_frame(data: StudyData, loaded: Any) -> pd.DataFrame:
             "bce_mean": float(r.per_image["bce"].mean()),
             "sse_mean": float(sse.mean()), "sse_std": float(sse.std(ddof=1)),
             "l2_mean": float(np.sqrt(sse).mean()), "l2_std": float(np.sqrt(sse).std(ddof=1)),
+            "l1_mean": float(r.per_image["l1"].mean()) if "l1" in r.per_image else math.nan,  # runs since 2026-12-05
             "val_mse_mean": float(m.get("val_mse_mean", math.nan)),  # absent in runs without a validation split
             "converged": m.get("converged"), "epochs_run": m.get("epochs_run"), "best_epoch": m.get("best_epoch"),
             "train_seconds": m.get("train_seconds"), "last5_improvement": math.nan,
+            "layer_sizes": _layers(r, data.n_pixels),
+            "relu_active": "–" if not m.get("relu_active_fraction") else
+            " / ".join(f"{100 * a:.0f}%" for a in m["relu_active_fraction"]),
         }
-        for key, value in m.items():  # per-image test errors stored after a snapshot epoch
-            if key.startswith("test_at_") and key.endswith(("_mse_mean", "_l2_mean")):
+        for key, value in m.items():  # per-image test (and validation) errors stored after a snapshot epoch
+            if key.startswith(("test_at_", "val_at_")) and key.endswith(("_mse_mean", "_l2_mean")):
                 row[key] = float(value)
         row["converged"], row["last5_improvement"] = _converged(r, loaded, floors)
         rows.append(row)
@@ -217,6 +236,8 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
         tested = [seed_results(runs, n_boot=max(ctx.options.n_boot, 1000), comparison=c) for c in comparisons]
         adjust_primary([primary for primary, _ in tested])
         cells_bce = [cell_verdicts(runs, "bce_mean", c) for c in comparisons]
+        with_l1 = bool(np.isfinite(runs["l1_mean"].to_numpy(float)).all())
+        cells_l1 = [cell_verdicts(runs, "l1_mean", c) if with_l1 else [] for c in comparisons]
     with ctx.timed("per-seed descriptions"):
         described = [_per_seed_comparisons(data, "mse", c) for c in comparisons]
     skipped = [line for _, lines in described for line in lines]
@@ -245,10 +266,15 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
     original = _original(ctx)
     pca_rows = _pca_comparison(data, runs, pca)
     seed_sections = []
-    for comparison, (primary, cells), cells_b, (per_seed, _) in zip(comparisons, tested, cells_bce, described,
-                                                                     strict=True):
+    for comparison, (primary, cells), cells_b, cells_a, (per_seed, _) in zip(comparisons, tested, cells_bce, cells_l1,
+                                                                              described, strict=True):
         section = section_seed_level(b, primary, cells, per_seed, comparison, data)
-        section.add_table(_bce_metric_table(cells_b, comparison, data))
+        section.add_table(_metric_table(cells_b, comparison, "BCE", " Each loss tends to win on its own metric."
+                                        if comparison.factor == "loss" else ""))
+        if cells_a:
+            section.add_table(_metric_table(cells_a, comparison, "L1 (mean absolute error per pixel)",
+                                            " Stated in advance as the secondary metric that neither training loss "
+                                            "optimises."))
         _difference_figure(b, data, section, comparison)
         seed_sections.append(section)
     if not comparisons:
@@ -318,14 +344,12 @@ def _stratum_columns(c: Any) -> dict[str, Any]:
             **{k: _show(v) for k, v in c.stratum.items() if k not in ("depth", "latent_size")}}
 
 
-def _bce_metric_table(cells: list[Any], comparison: Any, data: StudyData) -> Table:
+def _metric_table(cells: list[Any], comparison: Any, metric: str, note: str) -> Table:
     a, b = comparison.labels
     rows = [{**_stratum_columns(c), "mean r": c.test["mean"], "Holm p (t)": c.holm_p,
              "seeds agree": f"{c.test['n_agree']}/{c.n}", "verdict": c.verdict()} for c in cells]
-    caption = "Same rules as on MSE." + (" Each loss tends to win on its own metric." if comparison.factor == "loss"
-                                         else "")
-    return Table(rows, title=f"Second metric: {a} vs {b} on mean per-image test BCE, seeds as replicates",
-                 formats={"mean r": "+.2%"}, caption=caption)
+    return Table(rows, title=f"Secondary: {a} vs {b} on mean per-image test {metric}, seeds as replicates",
+                 formats={"mean r": "+.2%"}, caption="Same rules as on MSE." + note)
 
 
 def _difference_figure(b: _Builder, data: StudyData, section: Section, comparison: Any) -> None:
@@ -385,18 +409,35 @@ def _section_runs(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, best_
     if spec.extra.get("selection"):
         s.add_text(f"How the protocol was chosen: {spec.extra['selection']}")
     arms = list(data.arm_factors)
-    g = runs.assign(**{f: runs[f].map(_show) for f in arms if f != "loss"}).groupby(["depth", "latent_size", *arms])
-    table = g.agg(seeds=("seed", "count"), mse=("mse_mean", "mean"), mse_sd=("mse_mean", "std"),
-                  val=("val_mse_mean", "mean"), bce=("bce_mean", "mean"), epochs=("epochs_run", "mean"),
+    g = runs.sort_values("seed").assign(**{f: runs[f].map(_show) for f in arms if f != "loss"}) \
+        .groupby(["depth", "latent_size", *arms])
+
+    def spread(v: pd.Series) -> str:  # one number when every seed has it, else the range
+        v = v.dropna()
+        return "–" if not len(v) else (f"{v.min():g}" if v.min() == v.max() else f"{v.min():g}-{v.max():g}")
+
+    table = g.agg(layers=("layer_sizes", "first"), seeds=("seed", "count"), mse=("mse_mean", "mean"),
+                  mse_sd=("mse_mean", "std"), val=("val_mse_mean", "mean"), bce=("bce_mean", "mean"),
+                  epochs=("epochs_run", spread), best=("best_epoch", spread),
+                  moved=("last5_improvement", "max"), relu=("relu_active", "first"),
                   seconds=("train_seconds", "mean"),
                   converged=("converged", lambda v: f"{int(np.sum(v == True))}/{len(v)}")).reset_index()  # noqa: E712
-    table = table.rename(columns={"latent_size": "latent", "mse": "test MSE (mean over seeds)",
-                                  "mse_sd": "sd over seeds", "val": "validation MSE", "bce": "test BCE",
-                                  "seconds": "train s"})
+    table = table.rename(columns={"latent_size": "latent", "layers": "layer widths (encoder)",
+                                  "mse": "test MSE (mean over seeds)", "mse_sd": "sd over seeds",
+                                  "val": "validation MSE", "bce": "test BCE", "best": "best-checkpoint epoch",
+                                  "moved": "last-5 improvement (max)",
+                                  "relu": "active ReLU units per layer (lowest seed)", "seconds": "train s"})
     table = table.sort_values(["depth", "latent", *arms], ascending=[True, False, *[True] * len(arms)])
     s.add_table(Table(table, title="Completed runs per cell", formats={
         "test MSE (mean over seeds)": ".5f", "sd over seeds": "sci", "validation MSE": ".5f", "test BCE": ".4f",
-        "epochs": ".1f", "train s": ".1f"}))
+        "last-5 improvement (max)": "pct", "train s": ".1f"},
+        caption="epochs: epochs trained (one number when every seed trained the same); best-checkpoint epoch: the "
+                "epoch of lowest validation loss, whose weights were evaluated when the runs keep the best "
+                "checkpoint; last-5 improvement: the largest over seeds of the relative improvement, above the loss "
+                "floor, of the last 5 epochs' best validation loss over the best before them (convergence measured; "
+                "the rule is < 0.5%); layer widths: input-hidden-...-code (the decoder mirrors them); active ReLU "
+                "units: mean share of each hidden layer's units with a positive output per test image, encoder then "
+                "decoder, for the lowest seed."))
     return s
 
 
@@ -426,8 +467,11 @@ def _section_original(data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[s
 
 
 def _pca_comparison(data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str, np.ndarray]]) -> list[dict]:
-    """Per cell: the better loss (lower mean test MSE over seeds) against PCA with k components,
-    unclipped and clipped to [0, 1]; "beats" means every seed's mean test MSE is below PCA's."""
+    """Per cell: the better loss (lower mean validation MSE over seeds: chosen without the test
+    split) against PCA with k components, unclipped and clipped to [0, 1]; "beats" means every
+    seed's mean test MSE is below PCA's."""
+    from ..seed_level import better_on_validation, pca_outcome
+
     rows = []
     for depth, latent in data.cells:
         if latent not in pca:
@@ -435,24 +479,18 @@ def _pca_comparison(data: StudyData, runs: pd.DataFrame, pca: dict[int, dict[str
         pca_mse = float(pca[latent]["mse"].mean())
         pca_clipped = float(pca[latent]["mse_clipped"].mean())
         row: dict[str, Any] = {"depth": depth, "latent": latent, "PCA": pca_mse, "PCA clipped": pca_clipped}
-        best = None
         for arm in data.arms:
             sel = _arm_runs(data, runs, arm, depth=depth, latent_size=latent)
             row[data.arm_long(arm)] = float(sel.mse_mean.mean()) if len(sel) else math.nan
-            if len(sel) and (best is None or sel.mse_mean.mean() < best[1]):
-                best = (arm, float(sel.mse_mean.mean()), sel)
-        if best is None:
+        arm = better_on_validation(runs[(runs.depth == depth) & (runs.latent_size == latent)], data.arm_factors)
+        if arm is None:
             continue
-        arm, mean, sel = best
-
-        def verdict(reference: float, sel: pd.DataFrame = sel) -> str:
-            n_beat = int((sel.mse_mean < reference).sum())
-            return ("beats PCA" if n_beat == len(sel) else "does not beat PCA" if n_beat == 0
-                    else f"mixed ({n_beat}/{len(sel)} seeds)")
-
-        row.update({f"better {data.arm_noun}": data.arm_label(arm), "seeds": len(sel), "AE / PCA": mean / pca_mse,
-                    "verdict": verdict(pca_mse), "AE / clipped PCA": mean / pca_clipped,
-                    "verdict vs clipped": verdict(pca_clipped)})
+        sel = _arm_runs(data, runs, arm, depth=depth, latent_size=latent)
+        mean = float(sel.mse_mean.mean())
+        row.update({f"better {data.arm_noun} (validation)": data.arm_label(arm), "seeds": len(sel),
+                    "AE / PCA": mean / pca_mse, "verdict": pca_outcome(sel.mse_mean, pca_mse),
+                    "AE / clipped PCA": mean / pca_clipped,
+                    "verdict vs clipped": pca_outcome(sel.mse_mean, pca_clipped)})
         rows.append(row)
     return rows
 
@@ -465,8 +503,8 @@ def _section_pca(b: _Builder, data: StudyData, rows: list[dict], pca: dict[int, 
         "PCA with the same number of components as the code (fitted on the train split, exact covariance "
         "eigendecomposition) is the linear baseline, twice: reconstructions as they come, and clipped to [0, 1] "
         "(the autoencoder's sigmoid output cannot leave that range, so clipping puts PCA on equal footing; it "
-        f"can only lower PCA's error). Per cell the better {data.arm_noun} (lower mean test MSE over seeds) is "
-        "compared; “beats PCA” means every seed's mean test MSE is below PCA's.")
+        f"can only lower PCA's error). Per cell the better {data.arm_noun} (lower mean validation MSE over seeds, "
+        "chosen without the test split) is compared; “beats PCA” means every seed's mean test MSE is below PCA's.")
     arms = {data.arm_long(arm): ".5f" for arm in data.arms}
     s.add_table(Table(rows, title="Mean test MSE: autoencoder (mean over seeds) vs PCA with k components", formats={
         "PCA": ".5f", "PCA clipped": ".5f", **arms, "AE / PCA": ".3f", "AE / clipped PCA": ".3f"}))

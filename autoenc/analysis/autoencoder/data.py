@@ -204,8 +204,9 @@ def _collect(ctx: ReportContext) -> StudyData:
         records.append(RunRecord(
             run, depth=factors["depth"], latent=factors["latent_size"],
             loss=factors["loss"], seed=int(cfg.seed),
-            per_image={"mse": np.asarray(arrays["test_mse"], np.float64),
-                       "bce": np.asarray(arrays["test_bce"], np.float64)},
+            # L1 (the secondary metric neither loss optimises): runs since 2026-12-05
+            per_image={k: np.asarray(arrays[f"test_{k}"], np.float64) for k in ("mse", "bce", "l1")
+                       if f"test_{k}" in arrays},
             factors=factors, arm=tuple(hashable(factors[f]) for f in arm_factors),
         ))
     if skipped:

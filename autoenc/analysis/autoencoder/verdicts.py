@@ -33,6 +33,8 @@ def protocol(ctx: ReportContext) -> str:
     stop = f", early stopping (patience {t['patience']})" if t["patience"] else ""
     if t["stop_when_converged"]:
         stop += ", each run stopped at the first epoch at which the convergence rule holds"
+    if t.get("checkpoint") == "best":
+        stop += ", each run evaluated with the weights of its epoch of lowest validation loss"
     return f"{t['optimizer']} lr {t['lr']}, batch {t['batch_size']}, {schedule}{stop}"
 
 
@@ -41,6 +43,7 @@ def verdicts(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, comparison
               tested: list[tuple[dict[str, Any] | None, list[Any]]], pca_rows: list[dict],
               original: dict[str, Any] | None) -> tuple[Table, str, str]:
     from ..factors import hashable
+    from ..seed_level import better_on_validation
     from .seeds import _primary_text
 
     pca_by_cell = {(r["depth"], r["latent"]): r for r in pca_rows}
@@ -59,7 +62,10 @@ def verdicts(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, comparison
             sel = runs
             for k, v in values.items():
                 sel = sel[sel[k].map(hashable) == v]
-            best_l2 = sel.groupby(sel[comparison.factor].map(hashable))["l2_mean"].mean().min()
+            # the cell's better level on validation, never on these test errors
+            better = better_on_validation(sel, (comparison.factor,))
+            best_l2 = float(sel[sel[comparison.factor].map(hashable) == better[0]]["l2_mean"].mean()) \
+                if better else math.nan
             missing = "not compared (one loss missing)" if comparison.factor == "loss" else \
                 f"not compared (one {comparison.factor} value missing)"
             row: dict[str, Any] = {"contrast": f"{a} vs {b}"} if several else {}
@@ -90,7 +96,9 @@ def verdicts(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, comparison
                                                             "original L2 (best loss, as reported)": ".2f"},
                   caption=what + "Seeds needed: for 80% power at the strictest Holm level. vs PCA: the cell's better "
                           f"{data.arm_noun}, all seeds below PCA's mean test MSE (ratio AE/PCA), PCA as is and clipped "
-                          f"to [0, 1]. best L2: mean per-image ||x − x̂|| of the cell's better {data.arm_noun}.")
+                          f"to [0, 1]. best L2: mean per-image ||x − x̂|| of the cell's better {data.arm_noun}. "
+                          f"The better {data.arm_noun} of a cell and the best autoencoder of a latent size are chosen "
+                          "on the validation split (lowest mean validation MSE over seeds).")
     n_per_cell = runs.groupby([*data.comparisons()[0].strata, data.design.compared]
                               if comparisons else ["depth", "latent_size", *data.arm_factors])["seed"].nunique()
     parts = [f"Protocol: {protocol(ctx)}; {int(n_per_cell.max()) if len(n_per_cell) else 0} seeds per cell."]
@@ -106,22 +114,31 @@ def verdicts(ctx: ReportContext, data: StudyData, runs: pd.DataFrame, comparison
             parts.append(f"Per cell: {a} better in {wins[a]}, {b} better in {wins[b]}, undecided in "
                          f"{n - wins[a] - wins[b]} of {n}.")
             verdict_parts.append(f"{a} better {wins[a]}/{n}, {b} better {wins[b]}/{n}")
+    # the best autoencoder of each latent size: depth and arm of lowest validation MSE
+    factors = ("depth", *data.arm_factors)
+    best = {k: better_on_validation(runs[runs.latent_size == k], factors) for k in data.latents}
     for key, label in (("verdict", "PCA"), ("verdict vs clipped", "PCA clipped to [0, 1]")):
         beat, not_beat = [], []
         for latent in data.latents:
-            cells_k = [r for r in pca_rows if r["latent"] == latent]
-            if cells_k:
-                (beat if any(r[key] == "beats PCA" for r in cells_k) else not_beat).append(latent)
+            chosen = best[latent]
+            row = pca_by_cell.get((chosen[0], latent)) if chosen else None
+            if row is not None:
+                (beat if row[key] == "beats PCA" else not_beat).append(latent)
         if beat and not not_beat:
-            parts.append(f"The best autoencoder beats {label} at every latent size.")
+            parts.append(f"The best autoencoder (chosen on validation) beats {label} at every latent size.")
         elif beat:
-            parts.append(f"The best autoencoder beats {label} at latent size {', '.join(map(str, beat))}, not at "
-                         f"{', '.join(map(str, not_beat))}.")
+            parts.append(f"The best autoencoder (chosen on validation) beats {label} at latent size "
+                         f"{', '.join(map(str, beat))}, not at {', '.join(map(str, not_beat))}.")
         elif not_beat:
             parts.append(f"No autoencoder beats {label} at any latent size.")
     if original and original["metric"] == "l2":
-        per_latent = runs.groupby(["depth", "latent_size", *data.arm_factors])["l2_mean"].mean() \
-            .groupby(level="latent_size").min()
+        per_latent = {}
+        for k, chosen in best.items():
+            if chosen:
+                sel = runs[runs.latent_size == k]
+                for f, v in zip(factors, chosen, strict=True):
+                    sel = sel[sel[f].map(hashable) == v]
+                per_latent[k] = float(sel["l2_mean"].mean())
         below = [int(k) for k, v in per_latent.items()
                  if v < min((t.get(int(k), math.inf) for t in original["mean"].values()), default=math.inf)]
         parts.append(f"Best mean L2 error below the original's (as reported, per size) at {len(below)} of "

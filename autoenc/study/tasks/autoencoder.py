@@ -14,7 +14,6 @@ from ...nn import predict as forward
 from ..grid import RunConfig, resolve
 from . import RunContext, batch_size, build_optimizer, load_split
 
-
 #: the per-image metrics every run stores: the two training losses and L1 (mean absolute error
 #: per pixel), which neither loss optimises (the study's stated secondary metric)
 METRICS = ("mse", "bce", "l1")
