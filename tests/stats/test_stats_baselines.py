@@ -40,7 +40,7 @@ def test_pca_k64_full_train_set_matches_reference(fashion):
     start = time.perf_counter()
     errors = pca_reconstruction_errors(x_train, x_test, 64)
     assert time.perf_counter() - start < 20  # exact covariance solver: ~1 s on one core
-    assert set(errors) == {"mse", "sse", "l2", "bce"}
+    assert set(errors) == {"mse", "sse", "l2", "bce", "l1"}
     assert errors["sse"].shape == (10000,)
     assert errors["sse"].mean() == pytest.approx(PCA_SSE_REFERENCE[64], rel=0.01)
     np.testing.assert_allclose(errors["mse"] * 784, errors["sse"])

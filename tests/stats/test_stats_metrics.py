@@ -18,6 +18,7 @@ def test_reconstruction_metrics_hand_computed():
     np.testing.assert_allclose(m["sse"], [0.5, 1.0])
     np.testing.assert_allclose(m["mse"], [0.125, 0.25])
     np.testing.assert_allclose(m["l2"], [math.sqrt(0.5), 1.0])
+    np.testing.assert_allclose(m["l1"], [1.0 / 4, 1.0 / 4])  # |0.5| + |0.5| over 4 pixels; |1| over 4
     eps = 1e-7
     bce0 = -np.mean([np.log(1 - eps), np.log(0.5), np.log(0.5), 0.5 * np.log(1 - eps)
                      + 0.5 * np.log(eps)])

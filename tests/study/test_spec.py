@@ -126,8 +126,12 @@ def test_shipped_studies_are_valid():
 def test_fashion_ae_grid_is_the_issue_grid():
     spec = load_spec("fashion_ae")
     assert spec.grid == {"depth": [1, 2, 3], "latent_size": [400, 256, 100, 64, 16], "loss": ["mse", "bce"],
-                         "seed": [0, 1, 2]}
-    assert spec.grid_size == 90
+                         "seed": [0, 1, 2, 3, 4, 5]}
+    assert spec.grid_size == 180
+    # the matched protocol (issue 24): one schedule and budget for both losses, the best checkpoint
+    assert spec.train["lr_schedule"] == "cosine" and not spec.train.get("stop_when_converged")
+    assert spec.train["checkpoint"] == "best" and "loss" not in spec.train
+    assert spec.model["min_width_factor"] >= 2
     quick = load_spec("fashion_ae", "quick")
     assert set(quick.grid["loss"]) == {"mse", "bce"}
     assert len(quick.grid["latent_size"]) >= 2 and len(quick.grid["seed"]) >= 2
