@@ -532,12 +532,6 @@ def _input_size(model: AutoEncoder) -> int:
     return first.in_features
 
 
-def _real_widths(model: dict[str, Any]) -> tuple[int, ...]:
-    """``model.widths`` with the entries the network uses replaced by its recorded real widths."""
-    real = [int(w) for w in model.get("hidden_widths", [])]
-    return tuple(real + [int(w) for w in model["widths"][len(real):]])
-
-
 def _params_from_config(config: RunConfig) -> dict[str, Any]:
     """The estimator parameters of a run's resolved config (``grid.resolve``: the settings the
     task trained with, defaults included), so ``clone(est).fit`` builds the same network."""
@@ -548,8 +542,7 @@ def _params_from_config(config: RunConfig) -> dict[str, Any]:
     return {
         "latent_size": int(m["latent_size"]),
         "depth": int(m["depth"]),
-        # the widths the run's network really has (its min_width_factor already applied)
-        "widths": _real_widths(m),
+        "widths": tuple(int(w) for w in [*m["hidden_widths"], *m["widths"][len(m["hidden_widths"]):]]),  # real
         "activation": m["activation"],
         "output_activation": _none(m["output_activation"]),
         "loss": t["loss"],
