@@ -111,9 +111,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "depth": ((int,), _positive),
         "latent_size": ((int,), _positive),
         "widths": ((list,), _positive_ints),
-        # autoencoder: every hidden layer at least this many times the code size (1: never narrower
-        # than the code; 2+ keeps a ReLU layer from capping the code's rank). The resolved widths
-        # are recorded in each run's config as model.hidden_widths.
+        # autoencoder: hidden layers >= this x the code size (resolved: model.hidden_widths)
         "min_width_factor": (_NUM, _positive),
         "hidden": ((list,), _positive_ints),
         "activation": ((str,), _one_of("relu", "tanh", "sigmoid")),
@@ -158,8 +156,7 @@ SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         # stop at the first epoch at which the convergence rule holds (docs/convergence.md);
         # epochs is then the cap
         "stop_when_converged": ((bool,), None),
-        # the weights a run ends with: the last epoch's, or the epoch with the lowest validation loss
-        "checkpoint": ((str,), _one_of("last", "best")),
+        "checkpoint": ((str,), _one_of("last", "best")),  # "best": the lowest-validation-loss epoch
         # autoencoder: also store per-image test errors after these epochs (e.g. the original's budget)
         "snapshot_epochs": ((list,), _positive_ints),
         # cross_entropy only: targets (1 - s) * onehot + s / n_classes
@@ -185,18 +182,15 @@ _COMMON_TRAIN: dict[str, Any] = {
     "optimizer": "adam", "lr": 0.001, "momentum": 0.0, "weight_decay": 0.0, "batch_size": 128,
     "full_batch": False, "patience": None, "min_delta": 0.0, "lr_schedule": "constant", "lr_decay": 1.0,
     "warmup_epochs": 0, "plateau_factor": 0.5, "plateau_patience": 3, "plateau_threshold": 1e-4,
-    "stop_when_converged": False, "checkpoint": "last",
-}
+    "stop_when_converged": False, "checkpoint": "last"}
 # Settings added after stores were published: at these values they reproduce what runs did
 # before they existed, so they enter a run id only when set otherwise (grid.RunConfig.run_id)
 # and every earlier id keeps its meaning.
 HASH_NEUTRAL: dict[str, dict[str, Any]] = {
     "train": {"plateau_factor": 0.5, "plateau_patience": 3, "plateau_threshold": 1e-4, "stop_when_converged": False,
-              "checkpoint": "last"},
-    "model": {"min_width_factor": 1.0},
+              "checkpoint": "last"}, "model": {"min_width_factor": 1.0},
 }
-# Settings the resolution derives from the others (grid.resolve) and records in each run's
-# config.json so that readers see the real network; they add nothing to the run id.
+# Derived by grid.resolve and recorded in config.json (the real network); not in the run id.
 DERIVED: dict[str, tuple[str, ...]] = {"model": ("hidden_widths",)}
 DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "autoencoder": {
