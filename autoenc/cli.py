@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .codeversion import git_commit
 from .errors import InputError
+from .study.estimate import preset_lines
 from .study.grid import expand
 from .study.lookup import load_swept_spec
 from .study.runner import ClusterError
@@ -185,87 +186,6 @@ def _check_data(spec: StudySpec) -> list[str]:
     return lines
 
 
-def _seconds(run: object) -> float | None:
-    value = getattr(run, "metrics", {}).get("train_seconds")
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
-
-
-def _preset_lines(args: argparse.Namespace, spec: StudySpec) -> list[str]:
-    """Each preset: its runs, how many the store has done, and the training time the rest would
-    take, estimated from the store's done runs (same settings but the seed, else the same settings
-    but seed and epochs, scaled per epoch); one core per run, so divide by --jobs."""
-    import statistics
-
-    from .study.grid import setting_key
-
-    store = _store(args, spec)
-    done = store.results().done if store.root.is_dir() else []
-    per_cell: dict[str, list[float]] = {}
-    per_epoch: dict[str, list[float]] = {}
-    everything: list[float] = []
-    for run in done:
-        seconds = _seconds(run)
-        if seconds is None:
-            continue
-        epochs = run.metrics.get("epochs_run") or run.config.train.get("epochs") or 1
-        per_cell.setdefault(setting_key(run.config), []).append(seconds)
-        key = _without_epochs(run.config)
-        per_epoch.setdefault(key, []).append(seconds / max(1, int(epochs)))
-        everything.append(seconds / max(1, int(epochs)))
-    lines = []
-    for name in spec.presets:
-        try:
-            configs = expand(load_spec(spec.path or spec.name, name, args.overrides))
-        except SpecError as e:
-            lines.append(f"  {name}: invalid ({e})")
-            continue
-        finished = sum(store.status(c.run_id) == "done" for c in configs) if store.root.is_dir() else 0
-        total, guessed, unknown = 0.0, 0, 0
-        for c in configs:
-            if store.root.is_dir() and store.status(c.run_id) == "done":
-                continue
-            cell = per_cell.get(setting_key(c))
-            epochs = int(c.train.get("epochs", 1))
-            if cell:
-                total += statistics.median(cell)
-            elif per_epoch.get(_without_epochs(c)):
-                total += statistics.median(per_epoch[_without_epochs(c)]) * epochs
-            elif everything:
-                total += statistics.median(everything) * epochs
-                guessed += 1
-            else:
-                unknown += 1
-        left = len(configs) - finished
-        if not left:
-            estimate = "all done"
-        elif unknown:
-            estimate = (f"no time estimate: the store {store.root} has no timed runs yet (sweep the quick preset "
-                        "first; its runs calibrate the rest)")
-        else:
-            rough = f"; rough: {guessed} runs have no similar run in the store" if guessed else ""
-            estimate = (f"about {_duration(total)} of training for the {left} left, one core per run (divide by "
-                        f"--jobs){rough}")
-        mark = " (selected)" if name == spec.preset else ""
-        lines.append(f"  {name}{mark}: {len(configs)} runs, {finished} done; {estimate}")
-    return lines
-
-
-def _without_epochs(config: object) -> str:
-    from .study.grid import RunConfig, setting_key
-
-    assert isinstance(config, RunConfig)
-    train = {k: v for k, v in config.train.items() if k not in ("epochs", "snapshot_epochs")}
-    return setting_key(RunConfig(config.task, config.data, config.model, train, config.seed, config.params))
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     for spec in _studies(args):
         d = spec.to_dict()
@@ -275,7 +195,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         for line in _check_data(spec):
             print(line)
         print(f"presets (store {_store(args, spec).root}):")
-        for line in _preset_lines(args, spec):
+        for line in preset_lines(spec, _store(args, spec), args.overrides):
             print(line)
     return 0
 
