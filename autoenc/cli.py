@@ -104,12 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--jobs", type=int, default=None,
                    help="cores every stage may use: codec workers, BLAS and t-SNE threads (default: all)")
-    p = sub.add_parser("export", help="export one trained encoder as .npz",
-                       epilog="example: autoenc export fashion_ae --cell latent_size=64,loss=bce,depth=2,seed=0 "
-                              "--to encoder.npz  (then autoenc.features.AutoencoderTransformer.load)")
+    p = sub.add_parser("export", help="export one trained encoder as .npz or ONNX",
+                       epilog="examples:\n  autoenc export fashion_ae --cell latent_size=64,loss=bce,depth=2,seed=0 "
+                              "--to encoder.npz   (AutoencoderTransformer.load)\n  autoenc export fashion_ae --cell "
+                              "latent=64,loss=bce,depth=2,seed=0 --to decoder.onnx --part decoder",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(p)
     p.add_argument("--cell", required=True, help="grid values, e.g. latent_size=64,loss=bce,depth=2,seed=0")
-    p.add_argument("--to", required=True, help="output .npz path")
+    p.add_argument("--to", required=True, help="output path: .onnx (ONNX graph of --part), else .npz (the transformer)")
+    p.add_argument("--part", choices=["encoder", "decoder", "autoencoder"], default="encoder", help="ONNX only")
     p = sub.add_parser("codec", help="build a codec (quantizer + entropy coder) around one trained encoder",
                        epilog="example: python -m autoenc.study codec fashion_ae --cell latent_size=64,loss=bce,"
                               "depth=2,seed=0 --step-scale 0.5 --to codec.npz  (then autoenc.codec.LatentCodec.load)")
@@ -410,12 +413,12 @@ def _one_study(args: argparse.Namespace, command: str) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .features import export_encoder
+    from .export import export_run
 
     _one_study(args, "export")
     spec = _studies(args, reading=True)[0]
-    path = export_encoder(spec, _store(args, spec), _cell(args.cell), Path(args.to))
-    print(f"encoder written to {path}")
+    path = export_run(spec, _store(args, spec), _cell(args.cell), Path(args.to), args.part)
+    print(f"{args.part if path.suffix == '.onnx' else 'encoder'} written to {path}")
     return 0
 
 

@@ -320,3 +320,19 @@ def test_quick_sweep_run_codes_via_from_run_from_study_and_export(swept, tmp_pat
     with threadpool_limits(1):
         refit = clone(est).fit(X_train)
     np.testing.assert_array_equal(refit.transform(X), codes)
+
+
+def test_export_cli_writes_onnx_parts(mini, tmp_path, capsys):
+    import onnxruntime
+
+    study, out = mini
+    est = AutoencoderTransformer.from_run(run_of(mini, depth=1, latent_size=5, loss="bce", seed=0))
+    X = data(20, seed=3)
+    base = ["export", str(study), "--out", str(out), "--cell", "depth=1,latent=5,loss=bce,seed=0"]
+    for which, inputs, expected in (("encoder", X, est.transform(X)), ("autoencoder", X, est.reconstruct(X))):
+        to = tmp_path / f"{which}.onnx"
+        assert main([*base, "--to", str(to), "--part", which]) == 0
+        got = onnxruntime.InferenceSession(str(to)).run(None, {"input": inputs})[0]
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    assert main([*base, "--to", str(tmp_path / "e.npz"), "--part", "decoder"]) == 2
+    assert "--part decoder applies to ONNX files" in capsys.readouterr().err
