@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true", help="retrain runs that failed before")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--report-dir", default=None, help="where the report goes (default OUT/STUDY/report)")
+    p.add_argument("--max-memory-gb", type=float, default=None,
+                   help="memory all parallel runs may take (default: 80%% of this machine's; $AUTOENC_MAX_MEMORY_GB)")
     p.add_argument("--force-report-dir", action="store_true", dest="force_report",
                    help="write the report into a non-empty folder it did not create (it removes nothing there)")
     p.add_argument("--report-option", action="append", default=[], metavar="KEY=VALUE", dest="report_options",
@@ -190,11 +192,14 @@ def _check_data(spec: StudySpec) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from .study.resources import describe_resources
+
     for spec in _studies(args):
         d = spec.to_dict()
         print(json.dumps(d, indent=2))
         print(f"grid: {' x '.join(f'{k}({len(v)})' for k, v in spec.grid.items())} = {spec.grid_size} runs")
         print(_check_design(spec))
+        print(describe_resources(spec))
         for line in _check_data(spec):
             print(line)
         print(f"presets (store {_store(args, spec).root}):")
@@ -287,6 +292,7 @@ def _check_data_dir(value: str | None) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from .study.resources import describe_resources
     from .study.runner import data_dir_from_env, default_jobs, log_failures, run_all
 
     _check_data_dir(args.data_dir)
@@ -301,8 +307,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     args.out = str(Path(args.out).resolve())
     rc = 0
     specs = _studies(args)
+    if args.max_memory_gb is not None:
+        os.environ["AUTOENC_MAX_MEMORY_GB"] = str(args.max_memory_gb)
     for spec in specs:  # every study checked before the first run trains
         _check_design(spec)
+        describe_resources(spec, jobs=args.jobs or default_jobs())
         for line in _check_data(spec):
             log.info(line)
     if not args.no_report:

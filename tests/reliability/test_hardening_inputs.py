@@ -220,3 +220,34 @@ def test_model_files_with_nan_weights_or_a_zip_bomb(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOENC_MAX_FILE_BYTES", "1000")
     with pytest.raises(ModelFileError, match="budget"):
         load(tmp_path / "ok.npz")
+
+
+# --------------------------------------------------------------------------- resources
+@pytest.mark.parametrize("override", ["grid.latent_size=[200000]", "model.widths=[100000, 100000]"])
+def test_a_run_too_big_for_the_machine_is_refused_before_training(tmp_path, capsys, monkeypatch, override):
+    monkeypatch.setenv("AUTOENC_MAX_MEMORY_GB", "1")
+    path = tmp_path / "big.toml"
+    path.write_text(AE.format(data="", train="", grid="").replace("latent_size = 4", "latent_size = 4\ndepth = 3"))
+    argv = ["--set", override, "--out", str(tmp_path / "runs"), "-q"]
+    assert main(["show", str(path), *argv]) == 2
+    assert "AUTOENC_MAX_MEMORY_GB" in capsys.readouterr().err
+    assert main(["sweep", str(path), *argv, "--jobs", "1", "--no-report"]) == 2
+    assert not (tmp_path / "runs" / "big" / "runs").exists()
+    from autoenc.study.grid import expand
+    from autoenc.study.resources import check_resources, estimate
+
+    monkeypatch.setenv("AUTOENC_MAX_MEMORY_GB", "100000")  # a bigger machine: the same study passes
+    spec = load_spec(path, overrides=[override])
+    assert check_resources(expand(spec)) and estimate(expand(spec)[0]).memory_bytes > 2**30
+
+
+def test_the_estimate_grows_with_the_network_and_the_data(tmp_path):
+    from autoenc.study.grid import expand
+    from autoenc.study.resources import estimate
+
+    path = tmp_path / "ae.toml"
+    path.write_text(AE.format(data="", train="", grid="latent_size = [4, 400]"))
+    small, big = (estimate(c) for c in expand(load_spec(path)))
+    assert 0 < small.memory_bytes < big.memory_bytes and small.parameters < big.parameters
+    more = load_spec(path, overrides=["data.n_train=50000"])
+    assert estimate(expand(more)[0]).memory_bytes > small.memory_bytes
