@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .codeversion import git_commit
 from .errors import InputError
+from .fileio import make_writable_dir
 from .study.estimate import preset_lines
 from .study.grid import expand
 from .study.lookup import load_swept_spec
@@ -271,12 +272,7 @@ def _check_out(out: Path) -> None:
     """``--out`` must be a directory this process can write (created if missing)."""
     if out.exists() and not out.is_dir():
         raise SpecError(f"--out {out} is a file, not a directory; choose a directory for the run store")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise SpecError(f"--out {out}: cannot create the run store directory ({e.strerror})") from e
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise SpecError(f"--out {out} is not writable; choose another directory")
+    make_writable_dir(out, SpecError, "--out")
 
 
 def _use_data_dir(value: str) -> None:

@@ -21,8 +21,8 @@ import numpy as np
 
 from .errors import FileFormatError
 
-__all__ = ["atomic_savez", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "max_read_bytes",
-           "read_npz"]
+__all__ = ["atomic_savez", "atomic_write_bytes", "atomic_write_json", "atomic_write_text", "make_writable_dir",
+           "max_read_bytes", "read_npz"]
 
 #: Default budget of ``read_npz`` (bytes of array data a file may declare); override with the
 #: environment variable AUTOENC_MAX_FILE_BYTES on a machine that needs bigger files.
@@ -79,6 +79,17 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """``obj`` as indented JSON with sorted keys (stable diffs), written atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
+
+
+def make_writable_dir(path: Path, error: type[Exception], name: str) -> None:
+    """Create the folder ``path`` (and its parents) and check this process may write in it;
+    ``error`` naming it as ``name`` (``--out``, ``--report-dir``) otherwise."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise error(f"{name} {path}: cannot create the folder ({e.strerror or e})") from e
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise error(f"{name} {path} is not writable; choose another folder")
 
 
 def max_read_bytes() -> int:

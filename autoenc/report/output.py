@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import InputError
-from ..fileio import atomic_write_bytes, atomic_write_text
+from ..fileio import atomic_write_bytes, atomic_write_text, make_writable_dir
 
 __all__ = ["MANIFEST", "ReportFolder", "ReportPathError", "claim"]
 
@@ -165,12 +165,7 @@ def claim(path: str | os.PathLike[str], *, kind: str = "report", force: bool = F
     """
     folder = Path(path)
     _check_kind(folder, flag)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ReportPathError(f"{flag} {folder}: cannot create the folder ({e.strerror or e})") from e
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ReportPathError(f"{flag} {folder} is not writable; choose another folder")
+    make_writable_dir(folder, ReportPathError, flag)
     for name in _FILES[kind]:  # the kinds of the report's paths first: no --force replaces those
         target = folder / name
         if target.is_symlink() or (target.exists() and not target.is_file()):
