@@ -261,9 +261,20 @@ def _write_report(args: argparse.Namespace, spec: StudySpec, store: RunStore) ->
         if jobs < 1:
             raise SpecError(f"--jobs must be >= 1, got {jobs}")
         options.max_jobs = jobs  # --jobs bounds every stage, not only the sweep's runs
-    path = build_report(store.root, report_dir, spec=spec, command=_command_line(args), options=options,
-                        verbose=bool(getattr(args, "verbose", 0)) or None,
-                        force=bool(getattr(args, "force_report", False)))
+    verbose = bool(getattr(args, "verbose", 0))
+    try:
+        path = build_report(store.root, report_dir, spec=spec, command=_command_line(args), options=options,
+                            verbose=verbose or None, force=bool(getattr(args, "force_report", False)))
+    except (InputError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as e:
+        if verbose:  # -v: the traceback, for a bug report
+            raise
+        # A study file that validated must not end a sweep in a traceback: say what failed, that the
+        # trained runs are safe, and how to get the details.
+        raise ReportFailed(f"the report of {spec.name} failed in its analysis ({type(e).__name__}: {_one_line(e)}); "
+                           f"every trained run in {store.root} is kept. Run `{_program()} report {spec.name} -v` "
+                           "for the traceback and report it as a bug") from e
     log.info(f"report: {path}")
     return 0
 
@@ -477,6 +488,10 @@ COMMANDS = {"list": cmd_list, "show": cmd_show, "sweep": cmd_sweep, "status": cm
             "export": cmd_export, "codec": cmd_codec}
 
 
+class ReportFailed(RuntimeError):
+    """A report's analysis raised something other than an input error (a bug, not the user's)."""
+
+
 def _one_line(error: Exception) -> str:
     """The message of ``error`` on one line (a path or a value may carry newlines)."""
     return " ".join(str(error).split()) or type(error).__name__
@@ -507,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:  # SpecError, ModelFileError, CodecError, RunLookupError, data and store errors
         log.error(f"error: {_one_line(e)}")
         return 2
-    except ClusterError as e:
+    except (ClusterError, ReportFailed) as e:
         log.error(f"error: {e}")
         return 1
     except KeyboardInterrupt:

@@ -552,3 +552,25 @@ def test_probe_cache_follows_the_model_content_not_the_run_id(study, tmp_path):
     build_report(store.root, tmp_path / "r2", spec=spec, command="pytest", options=small_options())
     keys = json.loads((store.root / "report_cache" / "probes.json").read_text())["value"]
     assert any(k.startswith(f"model-{after}|") for k in keys)  # probed anew, not read under the old id
+
+
+def test_an_analysis_bug_is_one_line_and_keeps_the_store(tmp_path, monkeypatch, capsys):
+    """A study file that validates must not end in a traceback at report time: one line, exit 1,
+    the store untouched; ``-v`` gives the traceback."""
+    import autoenc.report as report_pkg
+    from autoenc.cli import main
+
+    def broken_build_report(*_, **__):
+        raise TypeError("truth value of a Series is ambiguous\nsecond line")
+
+    monkeypatch.setattr(report_pkg, "build_report", broken_build_report)
+    store = tmp_path / "linear_regression"
+    store.mkdir()
+    (store / "results.csv").write_text("kept\n")
+    args = ["report", "linear_regression", "--preset", "quick", "--out", str(tmp_path)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "failed in its analysis (TypeError: truth value of a Series is ambiguous second line)" in err
+    assert "-v" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(TypeError):
+        main([*args, "-v"])
