@@ -52,7 +52,9 @@ def _layer_sizes(config: RunConfig, input_size: int, classes: int) -> list[int] 
     m = config.model
     arch = m.get("architecture")
     if arch == "autoencoder":
-        hidden = hidden_widths(int(m["depth"]), int(m["latent_size"]), [int(w) for w in m["widths"]])
+        # the widths the network really has (grid.resolve records them, min_width_factor applied)
+        hidden = [int(w) for w in m["hidden_widths"]] if "hidden_widths" in m else \
+            hidden_widths(int(m["depth"]), int(m["latent_size"]), [int(w) for w in m["widths"]])
         return [input_size, *hidden, int(m["latent_size"]), *reversed(hidden), input_size]
     if arch in ("mlp", "linear"):
         out = classes if config.task == "classifier" else 1
