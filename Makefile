@@ -36,7 +36,9 @@ quick: setup
 	$(BIN)/python -m autoenc.study sweep fashion_ae --preset quick $(STUDY_ARGS)
 
 # AUTOENC_REQUIRE_TFDS: the tfds tests fail instead of skipping when tfds is missing.
+# --tests: headless Chromium too (as root, via apt), for the report tests that load report.html.
 test: setup $(BIN)/.installed-tfds
+	@bash scripts/system_deps.sh --tests
 	$(BIN)/ruff check autoenc tests benchmarks examples
 	AUTOENC_REQUIRE_TFDS=1 TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q
 
