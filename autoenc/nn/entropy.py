@@ -39,6 +39,12 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+def _bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` over stacked matrices; an outer product (inner size 1) by broadcasting, the same
+    products without the stacked matmul's ~10x overhead on (C, 3, 1) @ (C, 1, K)."""
+    return a * b if a.shape[-1] == 1 else a @ b
+
+
 class EntropyBottleneck(Module):
     """Per-channel learned density of a latent: noise in training, rounding at test, rate in bits.
 
@@ -111,7 +117,7 @@ class EntropyBottleneck(Module):
         for i in self._layers():
             w = self._parameters[f"matrices.{i}"].data
             h = np.logaddexp(0.0, w)  # softplus: positive weights keep the density monotone
-            u = h @ z + self._parameters[f"biases.{i}"].data
+            u = _bmm(h, z) + self._parameters[f"biases.{i}"].data
             if i < len(self.filters):
                 a = np.tanh(self._parameters[f"factors.{i}"].data)
                 t = np.tanh(u)
@@ -135,7 +141,7 @@ class EntropyBottleneck(Module):
                 w = self._parameters[f"matrices.{i}"].data
                 self._parameters[f"matrices.{i}"].grad += (g @ np.swapaxes(z, -1, -2)) * _sigmoid(w)
                 self._parameters[f"biases.{i}"].grad += g.sum(axis=-1, keepdims=True)
-            g = np.swapaxes(h, -1, -2) @ g
+            g = _bmm(np.swapaxes(h, -1, -2), g)
         return g
 
     def _likelihood(self, values: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:

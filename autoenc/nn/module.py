@@ -278,16 +278,20 @@ class Sequential(Module):
         """Backward pass after ``forward``: accumulate gradients, return dL/dinput.
 
         ``skip_last`` starts from an earlier module (``delta`` is then dL/d(its output)),
-        which the fused Sigmoid+BCE path uses. ``input_grad=False`` skips the first
-        module's input gradient (saves a matmul per step in training).
+        which the fused Sigmoid+BCE path uses. ``input_grad=False`` skips the input gradients
+        of the first module with parameters and of the modules before it (saves a matmul, or
+        a convolution's col2im, per step in training) and returns None.
         """
         if not self._inputs:
             raise RuntimeError("Sequential.backward called before forward")
         mods = self.modules[: len(self._modules) - skip_last]
-        for i in range(len(mods) - 1, -1, -1):
+        # without the input gradient, the modules below the first one with parameters need no
+        # delta (e.g. a Reshape before a first convolution: its input gradient is a wasted col2im)
+        first = 0 if input_grad else next((i for i, m in enumerate(mods) if m.parameters()), max(len(mods) - 1, 0))
+        for i in range(len(mods) - 1, first - 1, -1):
             m, inp = mods[i], self._inputs[i]
             m.backward_update_gradient(inp, delta)
-            if i == 0 and not input_grad:
+            if i == first and not input_grad:
                 return None
             delta = m.backward_delta(inp, delta)
         return delta

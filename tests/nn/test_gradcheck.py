@@ -331,6 +331,30 @@ def test_sequential_backward_matches_contract_calls():
     assert net.backward(delta, input_grad=False) is None
 
 
+def test_sequential_backward_without_input_grad_skips_only_unneeded_deltas():
+    """input_grad=False stops at the first module with parameters: the same parameter gradients,
+    and the modules before it (here a Reshape and the first Linear) compute no input gradient."""
+    from autoenc.nn.conv import Reshape
+
+    rng = np.random.default_rng(0)
+    net = Sequential(Reshape((6,)), Linear(6, 4, dtype=F64, seed=0), ReLU(), Linear(4, 2, dtype=F64, seed=1))
+    X, delta = rng.normal(size=(5, 2, 3)), rng.normal(size=(5, 2))
+    net.forward(X)
+    net.zero_grad()
+    net.backward(delta)
+    grads_full = [p.grad.copy() for p in net.parameters()]
+    calls = []
+    for m in net.modules:
+        m.backward_delta = (lambda f, name: lambda i, d: (calls.append(name), f(i, d))[1])(
+            m.backward_delta, type(m).__name__)
+    net.forward(X)
+    net.zero_grad()
+    assert net.backward(delta, input_grad=False) is None
+    assert calls == ["Linear", "ReLU"]  # the last Linear and the ReLU; not the first Linear, not the Reshape
+    for a, p in zip(grads_full, net.parameters(), strict=True):
+        np.testing.assert_array_equal(a, p.grad)
+
+
 def test_sequential_backward_before_forward():
     with pytest.raises(RuntimeError, match="before forward"):
         Sequential(Linear(2, 2)).backward(np.zeros((1, 2), np.float32))

@@ -141,6 +141,18 @@ def test_validation_split_holds_out_the_last_fraction():
     assert len(h1.epoch) == 4 and all(np.isfinite(h1.val_loss))
 
 
+def test_eval_batch_size_changes_only_the_validation_batches():
+    X = _ae_data(80)
+    losses = []
+    for eval_batch_size in (1024, 7):
+        ae = autoencoder(12, 3, depth=1, seed=0)
+        h = fit(ae, MSELoss(), Adam(ae.parameters(), lr=0.01), X[:60], epochs=3, batch_size=16,
+                validation_data=(X[60:], X[60:]), eval_batch_size=eval_batch_size)
+        losses.append((h.train_loss, h.val_loss))
+    assert losses[0][0] == losses[1][0]  # training untouched
+    np.testing.assert_allclose(losses[0][1], losses[1][1], rtol=1e-5)  # same loss, other batching
+
+
 def test_history_contents():
     X = _ae_data()
     ae = autoencoder(12, 3, depth=1, seed=0)
