@@ -70,7 +70,7 @@ class ReportOptions:
     probe_train : int
         Train images for the linear probes (the whole test split is scored).
     probe_max_iter : int
-        lbfgs iterations of each probe.
+        L-BFGS iterations of each probe at most (``stats.linear_probe``; it converges in 50-150).
     n_boot : int
         Bootstrap resamples for the median-difference CIs of the main comparisons.
     n_jobs : int
@@ -93,7 +93,7 @@ class ReportOptions:
     tsne_models: int | None = None
     rd_images: int | None = None
     probe_train: int = 10_000
-    probe_max_iter: int = 200
+    probe_max_iter: int = 500
     n_boot: int = 2000
     n_jobs: int = 1
     max_jobs: int = 0

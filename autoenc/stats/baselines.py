@@ -111,15 +111,21 @@ def linear_probe(
     Z_test: np.ndarray,
     y_test: np.ndarray,
     *,
-    max_iter: int = 1000,
+    max_iter: int = 500,
     C: float = 1.0,
-    seed: int = 0,
+    tol: float = 1e-4,
 ) -> float:
     """Test accuracy of a logistic-regression probe on fixed features.
 
-    ``StandardScaler`` (fitted on train) then multinomial ``LogisticRegression`` (lbfgs,
-    L2 penalty ``C``). Used on autoencoder codes vs raw pixels vs PCA codes of the same size:
-    it measures how much class information the compression keeps, linearly.
+    Features standardised on train, then the L2-penalised multinomial logistic regression of
+    ``sklearn.linear_model.LogisticRegression(C=C)`` (the same objective: mean cross-entropy
+    + ||W||^2 / (2 C n), intercepts unpenalised), minimised by scipy's L-BFGS after a change of
+    variables to whitened features: W = P W' with P = V S^-1/2 from the eigendecomposition of the
+    train covariance, the penalty carried along exactly (||P W'||^2). On standardised pixels the
+    plain problem needs about 450 L-BFGS iterations to converge; whitened, 50-150 (seconds).
+    Directions of variance below 1e-7 of the largest are left out (the data do not constrain them
+    and the penalty holds them at zero). Used on autoencoder codes vs raw pixels vs PCA codes of
+    the same size: how much class information the compression keeps, linearly.
 
     Parameters
     ----------
@@ -128,36 +134,57 @@ def linear_probe(
     y_train, y_test : numpy.ndarray
         Integer class labels.
     max_iter : int
-        lbfgs iterations.
+        L-BFGS iterations at most (a probe stopped there is still a valid, slightly
+        pessimistic probe).
     C : float
-        Inverse regularisation strength.
-    seed : int
-        ``random_state`` of the classifier.
+        Inverse regularisation strength, as scikit-learn's.
+    tol : float
+        Largest gradient entry at which L-BFGS stops (in the whitened variables).
 
     Returns
     -------
     float
         Accuracy on ``(Z_test, y_test)``.
     """
-    import warnings
+    from scipy.optimize import minimize
 
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    Ztr = np.asarray(Z_train).reshape(len(Z_train), -1)
-    Zte = np.asarray(Z_test).reshape(len(Z_test), -1)
+    Ztr = np.asarray(Z_train, np.float64).reshape(len(Z_train), -1)
+    Zte = np.asarray(Z_test, np.float64).reshape(len(Z_test), -1)
     ytr, yte = np.asarray(y_train).ravel(), np.asarray(y_test).ravel()
     if len(Ztr) != len(ytr) or len(Zte) != len(yte):
         raise ValueError("features and labels differ in length")
     if Ztr.shape[1] != Zte.shape[1]:
         raise ValueError(f"train and test features differ in width: {Ztr.shape[1]} vs {Zte.shape[1]}")
-    model = make_pipeline(
-        StandardScaler(), LogisticRegression(max_iter=max_iter, C=C, random_state=seed)
-    )
-    with warnings.catch_warnings():
-        # a probe that stops at max_iter is still a valid (slightly pessimistic) probe
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(Ztr, ytr)
-    return float(model.score(Zte, yte))
+    classes, y_index = np.unique(ytr, return_inverse=True)
+    mean, scale = Ztr.mean(axis=0), Ztr.std(axis=0)
+    scale[scale == 0] = 1.0  # as StandardScaler: a constant feature stays 0
+    A = (Ztr - mean) / scale
+    n, k = len(A), len(classes)
+    variance, V = np.linalg.eigh(A.T @ A / n)
+    keep = variance > 1e-7 * variance.max()
+    P = V[:, keep] / np.sqrt(variance[keep])  # W = P W'
+    X = np.ascontiguousarray(A @ P, dtype=np.float32)  # whitened train features (n, r)
+    metric = P.T @ P  # ||P W'||^2 = <W', metric W'>
+    r = X.shape[1]
+    Y = np.zeros((n, k), np.float32)
+    Y[np.arange(n), y_index] = 1
+    penalty = 1.0 / (C * n)
+
+    def loss_and_gradient(w: np.ndarray) -> tuple[float, np.ndarray]:
+        W = w[: r * k].reshape(r, k)
+        logits = X @ W.astype(np.float32) + w[r * k:].astype(np.float32)
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        total = e.sum(axis=1, keepdims=True)
+        metric_w = metric @ W
+        value = -float((Y * (logits - np.log(total))).sum(dtype=np.float64)) / n \
+            + 0.5 * penalty * float((W * metric_w).sum())
+        residual = (e / total - Y) / n
+        grad_w = (X.T @ residual).astype(np.float64) + penalty * metric_w
+        return value, np.concatenate([grad_w.ravel(), residual.sum(axis=0, dtype=np.float64)])
+
+    result = minimize(loss_and_gradient, np.zeros(r * k + k), jac=True, method="L-BFGS-B",
+                      options={"maxiter": int(max_iter), "gtol": tol, "ftol": 1e-12, "maxcor": 20})
+    W = P @ result.x[: r * k].reshape(r, k)
+    predicted = classes[np.argmax((Zte - mean) / scale @ W + result.x[r * k:], axis=1)]
+    return float(np.mean(predicted == yte))

@@ -76,6 +76,32 @@ def test_linear_probe_codes_vs_pixels(fashion):
     assert linear_probe(z_train, ytr, z_test, yte, max_iter=300) == acc_codes  # deterministic
 
 
+def test_linear_probe_is_scikit_learns_logistic_regression_converged():
+    """The whitened L-BFGS solves the objective of LogisticRegression(C) (standardised features):
+    run to convergence, both give the same predictions to within a few test points."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(4, 30))
+    y = rng.integers(0, 4, 1400)
+    X = centers[y] + 6 * rng.normal(size=(1400, 30)) @ rng.normal(size=(30, 30)) / 5  # noisy, correlated
+    X[:, 0] = 3.0  # a constant feature
+    accuracies = []
+    for C in (0.5, 0.01):  # the penalty matters here (0.74 vs 0.61): a wrong one would show
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reference = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=20000, tol=1e-10))
+            expected = reference.fit(X[:1000], y[:1000]).score(X[1000:], y[1000:])
+        got = linear_probe(X[:1000], y[:1000], X[1000:], y[1000:], C=C, tol=1e-8, max_iter=5000)
+        assert abs(got - expected) <= 1 / 400, (C, got, expected)
+        accuracies.append(got)
+    assert accuracies[0] - accuracies[1] > 0.05
+
+
 def test_linear_probe_bad_input():
     with pytest.raises(ValueError, match="length"):
         linear_probe(np.zeros((4, 2)), np.zeros(3), np.zeros((2, 2)), np.zeros(2))
