@@ -18,6 +18,7 @@ import numpy as np
 from ...models.compression import compression_autoencoder
 from ...nn import fit
 from ...nn import predict as forward
+from ...nn.entropy import RateDistortionLoss
 from ..grid import RunConfig, resolve
 from . import RunContext, batch_size, build_optimizer, load_split
 
@@ -47,6 +48,30 @@ def rate_distortion(model: Any, X: np.ndarray, batch: int = EVAL_BATCH) -> dict[
     return {"bits": np.concatenate(bits), "mse": np.concatenate(mse)}
 
 
+class _RecordingLoss(RateDistortionLoss):
+    """The rate-distortion loss, keeping each image's bits and MSE of the evaluation-mode passes
+    (fit's validation pass), so that the epoch's validation bpp and PSNR need no second pass."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recorded: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def _per_sample(self, y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
+        if not self.bottleneck.training:
+            self.recorded.append((self._bits(yhat).astype(np.float64), self.distortion(y, yhat).astype(np.float64)))
+        return super()._per_sample(y, yhat)
+
+    def take(self, n: int) -> dict[str, np.ndarray]:
+        """What the evaluation-mode passes since the last call recorded (the ``n`` validation images),
+        as ``rate_distortion`` gives it."""
+        bits = np.concatenate([b for b, _ in self.recorded]) if self.recorded else np.zeros(0)
+        mse = np.concatenate([m for _, m in self.recorded]) if self.recorded else np.zeros(0)
+        self.recorded.clear()
+        if len(bits) != n:
+            raise RuntimeError(f"the validation pass recorded {len(bits)} images, expected {n}")
+        return {"bits": bits, "mse": mse}
+
+
 def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
     config = resolve(config)
     t, m = config.train, config.model
@@ -60,14 +85,13 @@ def run(config: RunConfig, ctx: RunContext) -> dict[str, Any]:
                          "no validation or no training images; the compression task needs both")
     X_train, X_val = X_all[:-n_val], X_all[-n_val:]
     model = build(config, X_all.shape[1])
-    loss = model.rd_loss(float(t["rd_lambda"]))
+    loss = _RecordingLoss(model.bottleneck, float(t["rd_lambda"]))
     optimizer = build_optimizer(t, model)
     epochs = int(t["epochs"])
     per_epoch: dict[str, list[float]] = {"val_bpp": [], "val_psnr": []}
 
     def after_epoch(epoch: int, values: dict[str, float]) -> None:
-        rd = rate_distortion(model, X_val)
-        model.train()
+        rd = loss.take(len(X_val))  # fit's validation pass, in evaluation mode
         per_epoch["val_bpp"].append(float(rd["bits"].mean() / X_val.shape[1]))
         per_epoch["val_psnr"].append(float(np.mean(10 * np.log10(1 / np.maximum(rd["mse"], 1e-10)))))
         if ctx.verbose:
