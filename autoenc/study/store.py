@@ -125,8 +125,14 @@ def check_run_files(path: Path) -> str | None:
         return f"metrics.json is not readable JSON ({type(e).__name__})"
     if not isinstance(metrics, dict):
         return "metrics.json is not a JSON object"
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
     for key, value in metrics.items():
-        if _NUMERIC_METRIC.search(str(key)) and (isinstance(value, bool) or not isinstance(value, int | float)):
+        if str(key).startswith("per_class_"):  # one number per class (classifiers)
+            if not (isinstance(value, list) and value and all(number(v) for v in value)):
+                return f"metrics.json: {key} = {str(value)[:40]!r} is not a list of numbers"
+        elif _NUMERIC_METRIC.search(str(key)) and not number(value):
             return f"metrics.json: {key} = {str(value)[:40]!r} is not a number"
     if (path / "history.csv").is_file():
         from ..nn.train import History

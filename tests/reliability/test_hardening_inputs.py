@@ -205,6 +205,21 @@ def test_per_image_arrays_with_nan_or_the_wrong_length(tmp_path):
     assert "not numeric" in check_run_files(d)
 
 
+def test_metrics_lists_per_class_are_numbers_per_class(tmp_path):
+    """Classifier runs store one accuracy per class: a list of numbers is theirs, a string is damage."""
+    import json
+
+    from autoenc.study.store import check_run_files
+
+    d = tmp_path / "run"
+    d.mkdir()
+    for value, ok in (([1.0, 0.996], True), ("[1.0, 0.996]", False), ([], False), (["a"], False)):
+        (d / "metrics.json").write_text(json.dumps({"test_accuracy": 0.99, "per_class_accuracy": value}))
+        assert (check_run_files(d) is None) is ok, value
+    (d / "metrics.json").write_text(json.dumps({"test_accuracy": [0.99]}))
+    assert "is not a number" in check_run_files(d)
+
+
 def test_model_files_with_nan_weights_or_a_zip_bomb(tmp_path, monkeypatch):
     import numpy as np
 
