@@ -25,8 +25,8 @@ def test_recorded_validation_pass_matches_a_separate_one():
         np.testing.assert_allclose(recorded["bits"], again["bits"], rtol=1e-6)
         np.testing.assert_allclose(recorded["mse"], again["mse"], rtol=1e-4)
         # the validation loss fit reports is the same pass
-        np.testing.assert_allclose(values["val_loss"], np.mean(0.01 * 255**2 * recorded["mse"] + recorded["bits"] / 784),
-                                   rtol=1e-5)
+        expected = np.mean(0.01 * 255**2 * recorded["mse"] + recorded["bits"] / 784)
+        np.testing.assert_allclose(values["val_loss"], expected, rtol=1e-5)
         seen.append(epoch)
 
     fit(model, loss, Adam(model, lr=1e-3), X_train, epochs=2, batch_size=16, validation_data=(X_val, X_val),
