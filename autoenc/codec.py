@@ -573,9 +573,7 @@ class _Float64Forward:
     bits do not depend on the images it is coded with (``autoenc.nn.predict``, ``compute_dtype``).
     The float64 copy of the weights is made once, on first use."""
 
-    # batches of 256: a convolutional network's float64 im2col matrices at 2,048 images took
-    # ~640 MB each and ran slower per image (fully connected networks are indifferent)
-    def __init__(self, net: Any, batch_size: int = 256) -> None:
+    def __init__(self, net: Any, batch_size: int = 256) -> None:  # conv at 2,048: 640 MB im2col, slower
         self.net, self.batch_size = net, batch_size
         self._twin: Any = None
 
