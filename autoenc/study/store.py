@@ -110,9 +110,8 @@ class RunFileError(InputError, ValueError):
     """A run file that passes its checksum but is malformed (wrong types, shapes, NaN)."""
 
 
-#: metrics that are numbers in every run a task writes (by name): a string or a list there is damage;
-#: ``per_class_*`` (e.g. a classifier's per_class_accuracy) are lists by design
-_NUMERIC_METRIC = re.compile(r"^(?!per_class_)(n_|best_epoch$|epochs_run$|.*_(mean|std|median|loss|accuracy|seconds)$)")
+#: metrics that are numbers in every run a task writes (by name): a string or a list there is damage
+_NUMERIC_METRIC = re.compile(r"^(n_|best_epoch$|epochs_run$)|_(mean|std|median|loss|accuracy|seconds)$")
 
 
 def check_run_files(path: Path) -> str | None:
