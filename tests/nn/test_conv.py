@@ -212,6 +212,29 @@ def test_gradients_accumulate():
         np.testing.assert_allclose(p.grad, 2 * once[name], rtol=1e-12)
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 5000])
+def test_chunked_passes_give_the_same_numbers(monkeypatch, chunk_bytes):
+    """The layers run the batch in chunks of about CHUNK_BYTES of temporaries; any chunking gives
+    the same outputs and input gradients (one image, a few, or the whole batch at a time), up to
+    float32 rounding (BLAS may round a matrix's edge rows differently)."""
+    import autoenc.nn.conv as conv_module
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(7, 14, 14, 4)).astype(np.float32)
+    layers = [Conv2D(4, 3, 5, stride=2, padding=2, seed=0),
+              ConvTranspose2D(4, 3, 5, stride=2, padding=2, output_padding=1, seed=1)]
+    results = []
+    for size in (1 << 40, chunk_bytes):
+        monkeypatch.setattr(conv_module, "CHUNK_BYTES", size)
+        run = []
+        for layer in layers:
+            out = layer.forward(X)
+            run += [out, layer.backward_delta(X, np.ones_like(out))]
+        results.append(run)
+    for whole, chunked in zip(*results, strict=True):
+        np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
+
+
 def test_configs_and_model_files_round_trip(tmp_path):
     net = Sequential(Reshape((6, 5, 1)), Conv2D(1, 3, (3, 2), stride=(2, 1), padding=(1, 0), seed=0), ReLU(),
                      ConvTranspose2D(3, 2, 3, stride=2, padding=1, output_padding=1, bias=False, seed=1),
