@@ -170,3 +170,16 @@ def test_codec_tables_choose_on_validation_and_report_overlaps():
     assert design[0]["codec"] == "PCA k=8" and design[1]["design chosen on validation"] == "uniform ×2"
     assert design[0]["side info (bpp over 10,000 images)"] == pytest.approx(8 * 4900 / (10_000 * 64))
     assert design[0]["word overhead (bpp)"] == pytest.approx(np.mean([0.1 * p["bpp"] for p in _curve(0)]))
+
+
+def test_psnr_at_rate_ignores_a_zero_rate_point():
+    """One-symbol tables cost no bits: a 0-bpp point stays off the log-rate interpolation."""
+    import warnings
+
+    from autoenc.analysis.autoencoder.codec_tables import psnr_at_rate
+
+    points = [{"bpp": 0.0, "psnr": 12.0}, {"bpp": 0.1, "psnr": 16.0}, {"bpp": 0.4, "psnr": 20.0}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert psnr_at_rate(points, 0.2) == pytest.approx(18.0)
+        assert math.isnan(psnr_at_rate(points, 0.05))

@@ -63,7 +63,8 @@ def mean_curve(by_seed: dict[int, Points]) -> Points:
 
 def psnr_at_rate(points: Points, rate: float, key: str = "bpp") -> float:
     """PSNR on a curve's upper envelope at ``rate`` (log rate interpolation); nan outside it."""
-    env = upper_envelope(points, rate=key)
+    # a zero-rate point (every dimension one symbol) has no place on a log axis
+    env = [p for p in upper_envelope(points, rate=key) if p[key] > 0]
     if not env or rate < env[0][key] or rate > env[-1][key]:
         return math.nan
     return float(np.interp(math.log(rate), np.log([p[key] for p in env]), [p["psnr"] for p in env]))
