@@ -182,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("AE training step (Adam)", *ae))
             for name, a, t, a_cpu, t_cpu in rows:
                 print(f"{threads:>7}  {name:<28} {a:>10.2f} {t:>9.2f} {a / t:>6.2f} {a_cpu / t_cpu:>9.2f}")
-    print(f"load average at the end: {os.getloadavg()[0]:.2f} (above the CPU count: other processes shared the "
-          "machine and the timings are noisy; rerun on a quiet machine)")
+    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    note = ("above the CPU count: other processes shared the machine and the timings are noisy; rerun on a quiet "
+            "machine") if load > cpus else "the benchmark's own threads count in it"
+    print(f"load average at the end: {load:.2f} ({note})")
     return 0
 
 
