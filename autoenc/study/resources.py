@@ -3,9 +3,10 @@ memory (train data, weights with their gradients and optimizer moments, the acti
 one batch) and a rough time, so that a study that cannot fit the machine is refused at
 ``show``/``sweep`` instead of dying with MemoryError after training for a while.
 
-The estimate counts the fully connected networks of the autoencoder and MLP builders
-exactly (their layer sizes follow from the config) and gives no memory bound for other
-architectures (convolutions), which are then not refused. The limit is the machine's
+The estimate counts the networks of the builders from their config: the fully connected
+autoencoders, MLPs and the learned-compression models (``fc``: layer sizes; ``conv``: feature
+maps of the two 5x5 stride-2 convolutions each way, see ``models.compression``); other
+architectures (Conv1D classifiers) get no memory bound and are not refused. The limit is the machine's
 physical memory times ``MEMORY_FRACTION``; ``$AUTOENC_MAX_MEMORY_GB`` (or ``sweep
 --max-memory-gb``) sets another for a bigger machine, or to run anyway.
 """
@@ -56,10 +57,27 @@ def _layer_sizes(config: RunConfig, input_size: int, classes: int) -> list[int] 
         hidden = [int(w) for w in m["hidden_widths"]] if "hidden_widths" in m else \
             hidden_widths(int(m["depth"]), int(m["latent_size"]), [int(w) for w in m["widths"]])
         return [input_size, *hidden, int(m["latent_size"]), *reversed(hidden), input_size]
+    if arch == "fc":  # learned compression: one hidden layer each way (models.compression)
+        hidden = int((m.get("widths") or [256])[0])
+        return [input_size, hidden, int(m["latent_size"]), hidden, input_size]
     if arch in ("mlp", "linear"):
         out = classes if config.task == "classifier" else 1
         return [input_size, *[int(h) for h in (m.get("hidden") or [])], out] if arch == "mlp" else [input_size, out]
     return None
+
+
+def _conv_compression(config: RunConfig, input_size: int) -> tuple[list[int], int, int]:
+    """Per-image feature-map sizes, parameters and multiply-adds per image of the ``conv``
+    compression model: 5x5 stride-2 convolutions side -> side/2 -> side/4 and back (their im2col
+    matrices are made in ~1 MB chunks of the batch, so they add no per-image term)."""
+    m = config.model
+    hidden, latent = int((m.get("widths") or [32])[0]), int(m["latent_size"])
+    side = max(4, math.isqrt(input_size))
+    half, quarter = math.ceil(side / 2), math.ceil(side / 4)
+    sizes = [input_size, half * half * hidden, quarter * quarter * latent, half * half * hidden, input_size]
+    params = 2 * (25 * hidden + 25 * hidden * latent) + 2 * hidden + latent + 1
+    macs = 25 * (2 * half * half * hidden + 2 * quarter * quarter * hidden * latent)
+    return sizes, params, macs
 
 
 def estimate(config: RunConfig) -> RunEstimate:
@@ -74,17 +92,21 @@ def estimate(config: RunConfig) -> RunEstimate:
     input_size = math.prod(spec.sample_shape)
     n_train = int(data.get("n_train") or spec.counts.get("train", 0) or 0)
     n_test = int(data.get("n_test") or spec.counts.get("test", 0) or 0)
-    sizes = _layer_sizes(config, input_size, max(2, len(spec.class_names)))
-    if sizes is None:
-        return RunEstimate(None, None, None)
-    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    if config.model.get("architecture") == "conv":
+        sizes, params, macs = _conv_compression(config, input_size)
+    else:
+        sizes = _layer_sizes(config, input_size, max(2, len(spec.class_names)))
+        if sizes is None:
+            return RunEstimate(None, None, None)
+        params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+        macs = params
     batch = n_train if train.get("full_batch") else int(train.get("batch_size", 128))
     data_bytes = (n_train + n_test) * input_size * _BYTES * 3  # raw, scaled and the working copy
     weight_bytes = params * _BYTES * 5  # weights, gradients, two Adam moments, the best checkpoint
     activation_bytes = min(batch, max(n_train, 1)) * sum(sizes) * _BYTES * 4  # forward values and deltas
     evaluation_bytes = min(n_test, 10_000) * max(sizes) * _BYTES * 2
     epochs = int(train.get("epochs", 1))
-    seconds = 6.0 * params * (n_train * epochs + n_test) / FLOPS
+    seconds = 6.0 * macs * (n_train * epochs + n_test) / FLOPS
     return RunEstimate(data_bytes + weight_bytes + activation_bytes + evaluation_bytes, seconds, params)
 
 

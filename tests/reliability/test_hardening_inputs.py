@@ -266,3 +266,23 @@ def test_the_estimate_grows_with_the_network_and_the_data(tmp_path):
     assert 0 < small.memory_bytes < big.memory_bytes and small.parameters < big.parameters
     more = load_spec(path, overrides=["data.n_train=50000"])
     assert estimate(expand(more)[0]).memory_bytes > small.memory_bytes
+
+
+def test_learned_compression_runs_get_an_estimate_and_a_refusal(tmp_path, capsys, monkeypatch):
+    """The fc and conv models of the compression task are estimated like the autoencoders: a
+    hostile width is refused before training, and wider or longer runs cost more."""
+    from autoenc.study.grid import expand
+    from autoenc.study.resources import estimate
+
+    path = tmp_path / "rd.toml"
+    path.write_text('[study]\ndescription = "d"\ntask = "compression"\n[data]\ndataset = "fashion_mnist"\n'
+                    '[model]\narchitecture = "conv"\nlatent_size = 8\nwidths = [16]\n[train]\nepochs = 2\n'
+                    '[grid]\narchitecture = ["fc", "conv"]\nseed = [0]\n')
+    fc, conv = (estimate(c) for c in expand(load_spec(path)))
+    assert fc.memory_bytes and conv.memory_bytes and fc.seconds and conv.seconds > fc.seconds
+    wide = estimate(expand(load_spec(path, overrides=["model.widths=[64]"]))[1])
+    assert wide.parameters > conv.parameters and wide.memory_bytes > conv.memory_bytes
+    monkeypatch.setenv("AUTOENC_MAX_MEMORY_GB", "1")
+    argv = ["--set", "model.widths=[100000]", "--out", str(tmp_path / "runs"), "-q"]
+    assert main(["show", str(path), *argv]) == 2
+    assert "AUTOENC_MAX_MEMORY_GB" in capsys.readouterr().err
