@@ -28,8 +28,20 @@ def test_tiny_fashion_rd_sweep_and_report(tmp_path):
                "bpp_likelihood": bpp, "seconds_per_epoch": 1.0}
               for v in ("fc", "conv") for lam, bpp, psnr in ((0.002, 0.2, 14.0), (0.05, 3.0, 30.0))]
     (store / "compressai_anchor.json").write_text(json.dumps({"settings": {"preset": "quick"}, "points": points}))
+    # post-hoc codecs as fashion_ae's report writes them, first for other test images (not compared)
+    posthoc = {"study": "fashion_ae", "preset": "quick", "data": {"dataset": "fashion_mnist"}, "n_images": 2000,
+               "whole_test_split": True, "selection": "made up for the reader's test",
+               "sizes": [{"latent": 16, "test": [{"bpp": 0.1, "psnr": 15.0, "ssim": 0.4},
+                                                  {"bpp": 0.5, "psnr": 25.0, "ssim": 0.8}]}]}
+    (tmp_path / "fashion_ae").mkdir()
+    (tmp_path / "fashion_ae" / "posthoc_codecs.json").write_text(json.dumps(posthoc))
     assert main(["report", "fashion_rd", "--preset", "quick", "--out", str(tmp_path), *args]) == 0
     text = (store / "report" / "README.md").read_text()
+    assert "codes other test images" in text and "post-hoc AE" not in text
+    (tmp_path / "fashion_ae" / "posthoc_codecs.json").write_text(json.dumps({**posthoc, "n_images": 100}))
+    assert main(["report", "fashion_rd", "--preset", "quick", "--out", str(tmp_path), *args]) == 0
+    text = (store / "report" / "README.md").read_text()
+    assert "post-hoc AE: the autoencoders of fashion_ae" in text
     for section in ("Rate-distortion curves", "Conv vs fully connected at matched lambda", "Reconstructions at equal "
                     "rate", "Learned densities", "CompressAI anchor", "BD-rate vs CompressAI"):
         assert section in text, section

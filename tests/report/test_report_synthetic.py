@@ -7,6 +7,7 @@ tiny autoencoders on 8x8 synthetic images, so these tests need no dataset and ta
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -523,6 +524,12 @@ def test_damaged_caches_are_rebuilt_not_dropped(study, tmp_path):
     assert isinstance(json.loads((cache / "probes.json").read_text())["value"], dict)
     for path in cache.glob("rd-*.json"):
         assert isinstance(json.loads(path.read_text())["value"]["test"], list)
+    # the best codec per code size, chosen on validation, for the learned-compression report
+    posthoc = json.loads((store.root / "posthoc_codecs.json").read_text())
+    assert posthoc["study"] == spec.name and posthoc["sizes"]
+    for size in posthoc["sizes"]:
+        assert size["test"] and all(p["bpp"] >= 0 and math.isfinite(p["psnr"]) for p in size["test"])
+        assert len(size["test_per_seed"]) == len(size["seeds"])
     for path in cache.glob("tsne-*.npz"):
         with np.load(path, allow_pickle=False) as z:
             assert np.isfinite(z["train"]).all()

@@ -125,7 +125,7 @@ def _run_frame(data: StudyData, loaded: Any) -> pd.DataFrame:
             "bce_mean": float(r.per_image["bce"].mean()),
             "sse_mean": float(sse.mean()), "sse_std": float(sse.std(ddof=1)),
             "l2_mean": float(np.sqrt(sse).mean()), "l2_std": float(np.sqrt(sse).std(ddof=1)),
-            "l1_mean": float(r.per_image["l1"].mean()) if "l1" in r.per_image else math.nan,  # runs since 2026-12-05
+            "l1_mean": float(r.per_image["l1"].mean()) if "l1" in r.per_image else math.nan,  # runs since 2026-12-04
             "val_mse_mean": float(m.get("val_mse_mean", math.nan)),  # absent in runs without a validation split
             "converged": m.get("converged"), "epochs_run": m.get("epochs_run"), "best_epoch": m.get("best_epoch"),
             "train_seconds": m.get("train_seconds"), "last5_improvement": math.nan,

@@ -19,8 +19,8 @@ import numpy as np
 from ..context import Table
 from ..rate_distortion import MIN_OVERLAP_DB, BDRate, bd_rate_overlap, fewest_bits, rate_at_psnr, upper_envelope
 
-__all__ = ["AMORTISED_IMAGES", "CellNames", "bd_rate_table", "best_per_size", "design_table", "fixed_psnr_table",
-           "mean_curve", "psnr_at_rate", "winners_table"]
+__all__ = ["AMORTISED_IMAGES", "CellNames", "bd_rate_table", "best_per_size", "chosen_per_size", "design_table",
+           "fixed_psnr_table", "mean_curve", "psnr_at_rate", "winners_table"]
 
 #: Side information is also given in bits per pixel spread over this many coded images.
 AMORTISED_IMAGES = 10_000
@@ -185,6 +185,25 @@ def fixed_psnr_table(ae: dict, pca: dict, library: dict, targets: Sequence[float
 
 def _ae_val_curves(ae: dict) -> dict[tuple[int, int, str], Points]:
     return {cell: mean_curve({s: r["validation"] for s, r in by_seed.items()}) for cell, by_seed in ae.items()}
+
+
+def chosen_per_size(ae: dict, arms: CellNames) -> list[dict[str, Any]]:
+    """Per code size, the cell chosen on the validation images (as ``best_per_size``) with its
+    seed-mean test curve and each seed's test points: what other studies compare with (the
+    learned-compression report reads them as the post-hoc codecs)."""
+    val = _ae_val_curves(ae)
+    out = []
+    for latent in sorted({k for (_, k, _) in ae}, reverse=True):
+        best, _ = fewest_bits({cell: val[cell] for cell, _ in arms.sort(ae) if cell[1] == latent})
+        by_seed = ae[best]
+        keep = ("bpp", "psnr", "ssim")
+        out.append({"latent": int(latent), "depth": int(best[0]), "arm": arms.label(best[2]), "cell": arms.cell(best),
+                    "seeds": sorted(int(s) for s in by_seed),
+                    "test": [{k: float(p[k]) for k in keep if k in p}
+                             for p in mean_curve({s: r["test"] for s, r in by_seed.items()})],
+                    "test_per_seed": {str(s): [{k: float(p[k]) for k in keep if k in p} for p in r["test"]]
+                                      for s, r in sorted(by_seed.items())}})
+    return out
 
 
 def best_per_size(ae: dict, pca: dict, jpeg: Points, arms: CellNames) -> Table:

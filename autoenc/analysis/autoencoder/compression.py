@@ -33,12 +33,24 @@ from ..rate_distortion import (
     designed_curves,
     pillow_curve,
 )
-from .codec_tables import CellNames, bd_rate_table, best_per_size, design_table, fixed_psnr_table, winners_table
+from .codec_tables import (
+    CellNames,
+    bd_rate_table,
+    best_per_size,
+    chosen_per_size,
+    design_table,
+    fixed_psnr_table,
+    winners_table,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["section_rate_distortion"]
+__all__ = ["POSTHOC_FILE", "section_rate_distortion"]
+
+#: The best codec per code size (chosen on validation, test curves), written to the store root for
+#: other reports: the learned-compression report draws them as "the post-hoc codecs".
+POSTHOC_FILE = "posthoc_codecs.json"
 
 RATE_TARGETS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 PSNR_TARGETS = (20.0, 24.0, 28.0)
@@ -159,7 +171,24 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
                      for split in ("validation", "test")} for fmt in ("JPEG", "WEBP", "PNG")}
     setup = {"n_images": len(X), "whole": len(X) == len(X_test), "n_val": len(X_val), "held_out": held_out,
              "n_fit": len(X_fit)}
+    _write_posthoc(ctx, data, ae, setup)
     return render_section(b, data, ae, pca, library, setup)
+
+
+def _write_posthoc(ctx: Any, data: Any, ae: dict, setup: dict[str, Any]) -> None:
+    """``POSTHOC_FILE`` in the store root (a read-only store only loses this file)."""
+    from ...fileio import atomic_write_json
+
+    arms = CellNames(data.arm_noun, data.arm_label, data.arms.index)
+    try:
+        atomic_write_json(ctx.store.root / POSTHOC_FILE, {
+            "study": ctx.spec.name, "preset": ctx.spec.preset, "data": ctx.data_settings,
+            "n_images": setup["n_images"], "whole_test_split": setup["whole"],
+            "selection": f"per code size, the (depth, {arms.noun}) cell needing the fewest bits on {setup['n_val']:,} "
+                         "validation images (seed-mean curves); test points, quantizer design chosen on validation",
+            "sizes": chosen_per_size(ae, arms)})
+    except OSError as e:
+        logging.getLogger("autoenc").warning(f"{POSTHOC_FILE} not written: {e}")
 
 
 def render_section(b: Any, data: Any, ae: dict, pca: dict, library: dict, setup: dict[str, Any]) -> Section:

@@ -204,7 +204,7 @@ def _collect(ctx: ReportContext) -> StudyData:
         records.append(RunRecord(
             run, depth=factors["depth"], latent=factors["latent_size"],
             loss=factors["loss"], seed=int(cfg.seed),
-            # L1 (the secondary metric neither loss optimises): runs since 2026-12-05
+            # L1 (the secondary metric neither loss optimises): runs since 2026-12-04
             per_image={k: np.asarray(arrays[f"test_{k}"], np.float64) for k in ("mse", "bce", "l1")
                        if f"test_{k}" in arrays},
             factors=factors, arm=tuple(hashable(factors[f]) for f in arm_factors),

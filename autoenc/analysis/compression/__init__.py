@@ -23,7 +23,11 @@ from ..rate_distortion import JPEG_QUALITIES, WEBP_QUALITIES, bd_rate_overlap, c
 from .figures import densities_figure, rd_figure, reconstructions_figure
 
 ANCHOR_FILE = "compressai_anchor.json"
-PCA_SIZES = (8, 16, 32, 64)
+PCA_SIZES = (8, 16, 32, 64, 128, 256)  # up to 256: PCA's PSNR then reaches the learned codecs' range
+#: The study whose trained autoencoders, made codecs after training, the learned codecs are compared
+#: with: its report writes ``posthoc_codecs.json`` to its store, beside this study's store.
+POSTHOC_STUDY = "fashion_ae"
+POSTHOC_LABEL = "post-hoc AE"
 
 
 def _side(n_pixels: int) -> int:
@@ -161,6 +165,77 @@ def anchor(ctx: ReportContext) -> dict[str, Any] | None:
         return {"error": f"{path}: {e}"}
 
 
+def _anchor_runs(theirs: list[dict[str, Any]], variant: str) -> dict[tuple[float, int], dict[str, Any]]:
+    return {(float(p["lambda"]), int(p["seed"])): p for p in theirs
+            if p.get("variant", p.get("architecture")) == variant}
+
+
+def anchor_pairs(rows: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each run both libraries trained, side by side (what a BD-rate refused for overlap leaves)."""
+    out = []
+    for r in rows:
+        p = _anchor_runs(theirs, r["variant"]).get((r["lambda"], r["seed"]))
+        if p is not None:
+            out.append({"variant": r["variant"], "lambda": r["lambda"], "seed": r["seed"],
+                        "autoenc bpp": r["bpp"], "CompressAI bpp": float(p["bpp"]),
+                        "autoenc bpp (likelihood)": r["bpp_likelihood"],
+                        "CompressAI bpp (likelihood)": float(p["bpp_likelihood"]),
+                        "autoenc PSNR": r["psnr"], "CompressAI PSNR": float(p["psnr"])})
+    return sorted(out, key=lambda r: (r["variant"], r["lambda"], r["seed"]))
+
+
+def anchor_rows(rows: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per architecture: BD-rates of autoenc's runs against CompressAI's on the runs both trained
+    (variant, lambda, seed), by real bytes and by likelihood, and the seconds per epoch of both."""
+    out = []
+    for variant in sorted({r["variant"] for r in rows}):
+        anchor_runs = _anchor_runs(theirs, variant)
+        ours = [r for r in rows if r["variant"] == variant and (r["lambda"], r["seed"]) in anchor_runs]
+        if not ours:
+            continue
+        mine = mean_curves(ours)[variant]
+        matched = [anchor_runs[(r["lambda"], r["seed"])] for r in ours]
+        ref = mean_curves([{**p, "variant": variant, "lambda": float(p["lambda"]), "ssim": math.nan}
+                           for p in matched])[variant]
+        like = bd_rate_overlap([p["bpp_likelihood"] for p in mine], [p["psnr"] for p in mine],
+                               [p["bpp_likelihood"] for p in ref], [p["psnr"] for p in ref])
+        ours_time = float(np.nanmean([r["seconds_per_epoch"] for r in ours]))
+        their_time = float(np.mean([p["seconds_per_epoch"] for p in matched]))
+        out.append({"architecture": variant, "runs": len(ours), "seeds": len({r["seed"] for r in ours}),
+                    "BD-rate (real bytes)": _bd(mine, ref).text(), "BD-rate (likelihood)": like.text(),
+                    "autoenc s/epoch": ours_time, "CompressAI s/epoch": their_time,
+                    "time ratio": ours_time / their_time})
+    return out
+
+
+def posthoc(ctx: ReportContext, n_test: int) -> tuple[list[dict[str, Any]] | None, str]:
+    """The post-hoc codecs of ``POSTHOC_STUDY`` (every size's best cell, chosen on validation) when its
+    report has written them for the same test images; else None and why not."""
+    from ..autoencoder.compression import POSTHOC_FILE
+
+    path = ctx.store.root.parent / POSTHOC_STUDY / POSTHOC_FILE
+    command = (f"`python -m autoenc.study sweep {POSTHOC_STUDY} --out {ctx.store.root.parent}` and its report write "
+               "it; then report this study again")
+    if not path.is_file():
+        return None, f"No {path} yet: {command}."
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        sizes = data["sizes"]
+        for size in sizes:
+            if not all(isinstance(p.get(k), int | float) for p in size["test"] for k in ("bpp", "psnr")):
+                raise ValueError("a test point without bpp and psnr")
+        same = (data["data"].get("dataset") == ctx.data_settings.get("dataset") and int(data["n_images"]) == n_test
+                and bool(data["whole_test_split"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        return None, f"{path} is unreadable ({e}): {command}."
+    if not same:
+        return None, (f"{path} codes other test images ({data['data'].get('dataset')}, {data['n_images']:,} images) "
+                      f"than this study's {n_test:,}: not compared.")
+    return sizes, (f"{POSTHOC_LABEL}: the autoencoders of {data['study']} (preset {data['preset']}), each made a "
+                   f"codec after training; {data['selection']}. Their curve joins the chosen codecs of every code "
+                   f"size ({', '.join(str(s['latent']) for s in sizes)}), as PCA's joins its sizes.")
+
+
 def analyze(ctx: ReportContext) -> AnalysisResult:
     """The learned-compression report (module docstring)."""
     alerts: list[Alert] = []
@@ -180,6 +255,9 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
     with ctx.timed("baselines"):
         base = baselines(ctx, X_train, X_test, side)
     n_test = len(X_test)
+    post, post_text = posthoc(ctx, n_test)
+    if post is not None:
+        base = {POSTHOC_LABEL: [p for size in post for p in size["test"]], **base}
     settings = Section("Settings", paragraphs=[
         f"{len(rows)} runs; each run's model is a codec here (its learned densities as the range coder's "
         "integer tables); every rate is the range-coded payload per image (32-bit words, as `constriction` emits them; "
@@ -195,10 +273,18 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
     rd.add_text("Mean over seeds at each lambda; the bands span the seeds. Rates: the range-coded payload; "
                 "'likelihood' is what the learned density predicts for the same symbols (the gap is the coder's "
                 "word granularity).")
-    rd.add_figures(rd_figure(ctx, curves, base, metric) for metric in ("psnr", "ssim"))
+    rd.add_text(post_text)
+    a = anchor(ctx)
+    marks = {}
+    for v in curves if a is not None and "error" not in a else ():
+        points = [p for p in a["points"] if p.get("architecture") == v]
+        if points:
+            marks[f"CompressAI {v} (seed {', '.join(sorted({str(p['seed']) for p in points}))})"] = points
+    rd.add_figure(rd_figure(ctx, curves, base, "psnr", marks))
+    rd.add_figure(rd_figure(ctx, curves, base, "ssim"))
     bd_rows = []
     for variant, points in curves.items():
-        for name in ("PCA", "JPEG", "WebP"):
+        for name in base:
             b = _bd(points, base[name])
             bd_rows.append({"learned": variant, "against": name, "BD-rate (PSNR)": b.text()})
     if {"fc", "conv"} <= set(curves):
@@ -219,7 +305,6 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
     dens.add_figure(densities_figure(ctx, rows))
     sections += [recon, dens]
     headline_anchor = ""
-    a = anchor(ctx)
     anchor_section = Section("CompressAI anchor")
     if a is None:
         anchor_section.add_text(f"No {ANCHOR_FILE} in the store: run `make compressai-anchor` (see "
@@ -228,20 +313,26 @@ def analyze(ctx: ReportContext) -> AnalysisResult:
     elif "error" in a:
         alerts.append(Alert("warning", "CompressAI anchor file unreadable", a["error"]))
     else:
-        out = []
-        for variant, points in curves.items():
-            theirs = [p for p in a["points"] if p.get("architecture") == variant]
-            if not theirs:
-                continue
-            b = _bd(points, theirs)
-            ours_time = float(np.nanmean([r["seconds_per_epoch"] for r in rows if r["variant"] == variant]))
-            out.append({"architecture": variant, "BD-rate vs CompressAI": b.text(),
-                        "autoenc s/epoch": ours_time,
-                        "CompressAI s/epoch": float(np.mean([p["seconds_per_epoch"] for p in theirs]))})
-            headline_anchor += f" {variant}: BD-rate vs CompressAI {b.text()}."
+        out = anchor_rows(rows, a["points"])
+        for r in out:
+            headline_anchor += (f" {r['architecture']}: BD-rate vs CompressAI {r['BD-rate (real bytes)']} by real "
+                                f"bytes, {r['BD-rate (likelihood)']} by likelihood; {r['time ratio']:.2f}x its time "
+                                "per epoch.")
+        anchor_section.add_text(
+            "The same runs on both sides (each variant, lambda and seed the anchor trained), mean over those seeds "
+            "at each lambda. 'Real bytes': each library's own range coder (autoenc: `constriction`'s 32-bit words; "
+            "CompressAI: its rANS strings, byte-granular); 'likelihood': the rate the learned densities predict for "
+            "the rounded latents, which compares the models without their coders. Seconds per epoch: training and "
+            "the validation pass, with as many runs at once and threads per run on both sides (the anchor's "
+            "settings below).")
         anchor_section.add_table(Table(out, title="autoenc against CompressAI 1.2.8 (same layers, data, lambdas, "
                                                   "optimiser, epochs)", formats={"autoenc s/epoch": ".1f",
-                                                                                 "CompressAI s/epoch": ".1f"}))
+                                                                                 "CompressAI s/epoch": ".1f",
+                                                                                 "time ratio": ".2f"}))
+        anchor_section.add_table(Table(anchor_pairs(rows, a["points"]), title="Run by run (the same variant, lambda "
+                                       "and seed on both sides)", formats={k: ".3f" if "bpp" in k else ".2f" for k in (
+                                           "autoenc bpp", "CompressAI bpp", "autoenc bpp (likelihood)",
+                                           "CompressAI bpp (likelihood)", "autoenc PSNR", "CompressAI PSNR")}))
         anchor_section.add_note(f"Anchor settings: {json.dumps(a.get('settings', {}), sort_keys=True)}")
     sections.append(anchor_section)
     span = [p["bpp"] for pts in curves.values() for p in pts]

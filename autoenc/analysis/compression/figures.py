@@ -12,17 +12,19 @@ from ..content import FigureRef
 from ..context import ReportContext
 from ..rate_distortion import upper_envelope
 
-COLORS = {"fc": "tab:blue", "conv": "tab:red", "PCA": "tab:gray", "JPEG": "tab:orange", "WebP": "tab:green"}
+COLORS = {"fc": "tab:blue", "conv": "tab:red", "PCA": "tab:gray", "JPEG": "tab:orange", "WebP": "tab:green",
+          "post-hoc AE": "tab:purple"}
 
 
-def rd_figure(ctx: ReportContext, curves: dict[str, list[dict]], base: dict[str, list[dict]], metric: str
-              ) -> FigureRef:
+def rd_figure(ctx: ReportContext, curves: dict[str, list[dict]], base: dict[str, list[dict]], metric: str,
+              marks: dict[str, list[dict]] | None = None) -> FigureRef:
     """bpp against ``metric`` (psnr or ssim): the learned codecs (mean over seeds, seed range as
-    bars in both directions) and the baselines' upper envelopes."""
+    bars in both directions), the baselines' upper envelopes and ``marks`` (e.g. the CompressAI
+    anchor's runs) as open markers."""
     fig = new_figure(6.4, 4.2)
     ax = fig.add_subplot(111)
     for name, points in base.items():
-        env = upper_envelope(points, quality=metric)
+        env = upper_envelope([p for p in points if metric in p], quality=metric)
         ax.plot([p["bpp"] for p in env], [p[metric] for p in env], "--", color=COLORS.get(name), label=name)
     for variant, points in curves.items():
         x, y = np.array([p["bpp"] for p in points]), np.array([p[metric] for p in points])
@@ -30,6 +32,10 @@ def rd_figure(ctx: ReportContext, curves: dict[str, list[dict]], base: dict[str,
         yerr = [y - [p[f"{metric}_min"] for p in points], [p[f"{metric}_max"] for p in points] - y]
         ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o-", color=COLORS.get(variant), capsize=2,
                     label=f"learned {variant} (seed range)")
+    for (name, points), marker in zip((marks or {}).items(), "sD^v", strict=False):
+        variant = name.split()[1] if len(name.split()) > 1 else ""
+        ax.plot([p["bpp"] for p in points], [p[metric] for p in points], marker, mfc="none", ms=8, ls="none",
+                color=COLORS.get(variant, "black"), label=name)
     ax.set_xscale("log")
     ax.set_xlabel("bits per pixel (payload, without container headers)")
     ax.set_ylabel("PSNR (dB)" if metric == "psnr" else "SSIM")
