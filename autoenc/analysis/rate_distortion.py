@@ -310,7 +310,9 @@ class BDRate:
     def text(self, min_overlap_db: float = MIN_OVERLAP_DB) -> str:
         """"-12.3% (over 5.1 dB)", both fits when they disagree in sign, or the refusal."""
         if self.refused(min_overlap_db):
-            return f"overlap {self.overlap_db:.1f} dB < {min_overlap_db:g} dB"
+            # one more digit where one would print the threshold itself ("overlap 2.0 dB < 2 dB")
+            digits = 2 if float(f"{self.overlap_db:.1f}") >= min_overlap_db else 1
+            return f"overlap {self.overlap_db:.{digits}f} dB < {min_overlap_db:g} dB"
         both = f" (classic cubic {self.cubic:+.1f}%)" if self.fits_disagree else ""
         return f"{self.pchip:+.1f}%{both} over {self.overlap_db:.1f} dB"
 

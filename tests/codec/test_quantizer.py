@@ -118,6 +118,9 @@ def test_bd_rate_reports_its_overlap_and_both_fits():
     thin = bd_rate_overlap(rate, psnr, rate * 0.9, psnr + 6.5)  # shares 26.5 .. 27.5 dB only
     assert thin.overlap_db == pytest.approx(1.0) and thin.refused()
     assert thin.text() == f"overlap 1.0 dB < {MIN_OVERLAP_DB:g} dB"
+    # just under the threshold: a digit more, never "overlap 2.0 dB < 2 dB"
+    assert BDRate(5.0, 5.0, 20.0, 20.0 + MIN_OVERLAP_DB - 0.02).text() == f"overlap {MIN_OVERLAP_DB - 0.02:.2f} dB < " \
+        f"{MIN_OVERLAP_DB:g} dB"
     none = bd_rate_overlap(rate, psnr, rate, psnr + 100)
     assert none.refused() and math.isnan(none.pchip) and "overlap 0.0 dB" in none.text()
     split = BDRate(pchip=-3.0, cubic=4.0, low=20.0, high=25.0)
