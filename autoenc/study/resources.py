@@ -29,8 +29,15 @@ __all__ = ["MEMORY_FRACTION", "ResourceError", "RunEstimate", "check_resources",
 
 #: the share of physical memory all parallel runs together may take
 MEMORY_FRACTION = 0.8
-#: float32 throughput assumed for the time estimate (one BLAS thread, measured order of magnitude)
-FLOPS = 2e10
+#: float32 throughput (FLOP/s) of one run on one BLAS thread, two runs sharing the 2-core machine
+#: (measured 2026-12-05, the runs' wall times against their multiply-adds): dense networks
+#: (autoencoders, MLPs) 9.5e10 on fashion_ae's large layers; the learned-compression fc model
+#: 4.1e10 (its entropy bottleneck costs per image); the conv model 2.5e10 (im2col and col2im)
+FLOPS = {"conv": 2.5e10, "fc": 4.1e10}
+DENSE_FLOPS = 9.5e10
+#: seconds per dense layer per training batch that the FLOP count misses (Python, activations,
+#: the optimiser step; fashion_ae depth 1 at k = 16: 13 s measured, 4.4 s by FLOPs alone)
+LAYER_BATCH_SECONDS = 2.2e-4
 _BYTES = 4  # float32
 
 
@@ -106,7 +113,10 @@ def estimate(config: RunConfig) -> RunEstimate:
     activation_bytes = min(batch, max(n_train, 1)) * sum(sizes) * _BYTES * 4  # forward values and deltas
     evaluation_bytes = min(n_test, 10_000) * max(sizes) * _BYTES * 2
     epochs = int(train.get("epochs", 1))
-    seconds = 6.0 * macs * (n_train * epochs + n_test) / FLOPS
+    arch = str(config.model.get("architecture"))
+    batches = epochs * math.ceil(max(n_train, 1) / max(min(batch, max(n_train, 1)), 1))
+    seconds = 6.0 * macs * (n_train * epochs + n_test) / FLOPS.get(arch, DENSE_FLOPS) \
+        + (0.0 if arch == "conv" else LAYER_BATCH_SECONDS * (len(sizes) - 1) * batches)
     return RunEstimate(data_bytes + weight_bytes + activation_bytes + evaluation_bytes, seconds, params)
 
 
@@ -155,4 +165,5 @@ def describe_resources(spec: StudySpec, jobs: int = 1) -> str:
     if not memory:
         return "resources: no estimate for this architecture"
     return (f"resources: largest run about {max(memory) / 2**20:,.0f} MB; all {len(estimates)} runs about "
-            f"{sum(seconds) / 60:,.0f} CPU minutes (a rough figure from the parameter count)")
+            f"{sum(seconds) / 60:,.0f} CPU minutes (a rough figure from the multiply-adds, calibrated on this "
+            "project's 2-core machine)")
