@@ -20,14 +20,13 @@ import numpy as np
 from ..content import Alert, AnalysisResult, Section, Table
 from ..context import ReportContext
 from ..rate_distortion import JPEG_QUALITIES, WEBP_QUALITIES, bd_rate_overlap, codec_curve, distortion, pillow_curve
-from .figures import densities_figure, rd_figure, reconstructions_figure
+from .figures import POSTHOC_LABEL, densities_figure, rd_figure, reconstructions_figure
 
 ANCHOR_FILE = "compressai_anchor.json"
 PCA_SIZES = (8, 16, 32, 64, 128, 256)  # up to 256: PCA's PSNR then reaches the learned codecs' range
 #: The study whose trained autoencoders, made codecs after training, the learned codecs are compared
 #: with: its report writes ``posthoc_codecs.json`` to its store, beside this study's store.
 POSTHOC_STUDY = "fashion_ae"
-POSTHOC_LABEL = "post-hoc AE"
 
 
 def _side(n_pixels: int) -> int:
@@ -172,9 +171,10 @@ def _anchor_runs(theirs: list[dict[str, Any]], variant: str) -> dict[tuple[float
 
 def anchor_pairs(rows: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each run both libraries trained, side by side (what a BD-rate refused for overlap leaves)."""
+    by_variant = {v: _anchor_runs(theirs, v) for v in {r["variant"] for r in rows}}
     out = []
     for r in rows:
-        p = _anchor_runs(theirs, r["variant"]).get((r["lambda"], r["seed"]))
+        p = by_variant[r["variant"]].get((r["lambda"], r["seed"]))
         if p is not None:
             out.append({"variant": r["variant"], "lambda": r["lambda"], "seed": r["seed"],
                         "autoenc bpp": r["bpp"], "CompressAI bpp": float(p["bpp"]),

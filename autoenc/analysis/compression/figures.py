@@ -12,8 +12,10 @@ from ..content import FigureRef
 from ..context import ReportContext
 from ..rate_distortion import upper_envelope
 
+#: the curve of another study's post-hoc codecs (``posthoc``)
+POSTHOC_LABEL = "post-hoc AE"
 COLORS = {"fc": "tab:blue", "conv": "tab:red", "PCA": "tab:gray", "JPEG": "tab:orange", "WebP": "tab:green",
-          "post-hoc AE": "tab:purple"}
+          POSTHOC_LABEL: "tab:purple"}
 
 
 def rd_figure(ctx: ReportContext, curves: dict[str, list[dict]], base: dict[str, list[dict]], metric: str,
