@@ -99,7 +99,8 @@ def estimate(config: RunConfig) -> RunEstimate:
     input_size = math.prod(spec.sample_shape)
     n_train = int(data.get("n_train") or spec.counts.get("train", 0) or 0)
     n_test = int(data.get("n_test") or spec.counts.get("test", 0) or 0)
-    if config.model.get("architecture") == "conv":
+    arch = str(config.model.get("architecture"))
+    if arch == "conv":
         sizes, params, macs = _conv_compression(config, input_size)
     else:
         sizes = _layer_sizes(config, input_size, max(2, len(spec.class_names)))
@@ -108,13 +109,13 @@ def estimate(config: RunConfig) -> RunEstimate:
         params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
         macs = params
     batch = n_train if train.get("full_batch") else int(train.get("batch_size", 128))
+    per_batch = max(min(batch, max(n_train, 1)), 1)  # images per step
     data_bytes = (n_train + n_test) * input_size * _BYTES * 3  # raw, scaled and the working copy
     weight_bytes = params * _BYTES * 5  # weights, gradients, two Adam moments, the best checkpoint
-    activation_bytes = min(batch, max(n_train, 1)) * sum(sizes) * _BYTES * 4  # forward values and deltas
+    activation_bytes = per_batch * sum(sizes) * _BYTES * 4  # forward values and deltas
     evaluation_bytes = min(n_test, 10_000) * max(sizes) * _BYTES * 2
     epochs = int(train.get("epochs", 1))
-    arch = str(config.model.get("architecture"))
-    batches = epochs * math.ceil(max(n_train, 1) / max(min(batch, max(n_train, 1)), 1))
+    batches = epochs * math.ceil(max(n_train, 1) / per_batch)
     seconds = 6.0 * macs * (n_train * epochs + n_test) / FLOPS.get(arch, DENSE_FLOPS) \
         + (0.0 if arch == "conv" else LAYER_BATCH_SECONDS * (len(sizes) - 1) * batches)
     return RunEstimate(data_bytes + weight_bytes + activation_bytes + evaluation_bytes, seconds, params)
