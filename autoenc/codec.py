@@ -39,6 +39,7 @@ import json
 import math
 import os
 import struct
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,9 @@ from typing import Any
 import numpy as np
 
 from .bitstream import HEADER_BYTES, MAX_LATENT, CodecError, check_pixels, frame, payload_bits, unframe
-from .quantizer import DESIGNS, CodeStatistics, design_steps, row_blocks
+from .nn.kernels import quantize_symbols, symbol_counts
+from .nn.train import Float64Forward
+from .quantizer import DESIGNS, CodeStatistics, design_steps
 
 __all__ = ["HEADER_BYTES", "CodecError", "LatentCodec"]
 
@@ -60,10 +63,10 @@ MAX_INPUT = 1 << 24
 SMOOTHING = 0.5
 #: Largest alphabet per code dimension: a wider one means the step is far too small to be useful.
 MAX_SYMBOLS = 4096
-#: Alphabets at least this wide are coded symbol by symbol with one prebuilt model per dimension;
-#: narrower ones in one call per image with the table passed along (constriction rebuilds each
-#: row's model per symbol, which costs ~1 ns per table entry). Both give the same bits (tested).
-PREBUILT_FROM = 192
+#: Alphabets at least this wide are coded with one prebuilt model per dimension (~60 ns a symbol), narrower
+#: ones in one call per image with the tables passed (constriction rebuilds each row's model per symbol,
+#: ~20 ns + ~0.7 ns per table entry). Both give the same bits (tested).
+PREBUILT_FROM = 80
 
 
 class LatentCodec:
@@ -134,6 +137,7 @@ class LatentCodec:
         #: identifies the tables; the streams carry 16 bits of it and a checksum over all of it
         self.codec_id = digest.digest()[:8]
         self._models: list[Any] | None = None  # prebuilt per-dimension models (wide alphabets)
+        self._information: np.ndarray | None = None  # -log2 of the tables (ideal_bits)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -184,24 +188,19 @@ class LatentCodec:
             step = design_steps(design, float(step_scale), statistics)
         if not np.isfinite(step).all():
             raise CodecError(f"step_scale = {step_scale} gives infinite quantization steps; use a smaller step")
-        low, high = np.full(k, np.inf), np.full(k, -np.inf)
-        for zb in row_blocks(Z):
-            qb = np.rint((zb - center) / step)
-            np.minimum(low, qb.min(axis=0), out=low)
-            np.maximum(high, qb.max(axis=0), out=high)
+        # rint((z - center) / step) is monotone in z: the extreme symbols are those of the extreme codes
+        # (of ``codes`` and of the codes the statistics were measured on, when those are known)
+        zmin, zmax = Z.min(axis=0).astype(np.float64), Z.max(axis=0).astype(np.float64)
+        if statistics.low is not None and statistics.high is not None:
+            zmin, zmax = np.minimum(zmin, statistics.low), np.maximum(zmax, statistics.high)
+        low, high = np.rint((zmin - center) / step), np.rint((zmax - center) / step)
         if max(-low.min(), high.max()) > MAX_CODE:
             raise CodecError(f"step_scale = {step_scale} gives quantized codes beyond +-{MAX_CODE}; use a larger step")
         n_symbols = int((high - low).max()) + 1
         if n_symbols > MAX_SYMBOLS:
             raise CodecError(f"step_scale = {step_scale} gives {n_symbols} symbols in one dimension "
                              f"(limit {MAX_SYMBOLS}); use a larger step")
-        # all dimensions in one bincount: symbol s of dimension d counts at d * n_symbols + s
-        base = np.arange(k) * n_symbols - low
-        counts = np.zeros(k * n_symbols)
-        for zb in row_blocks(Z):
-            counts += np.bincount((np.rint((zb - center) / step) + base).astype(np.int64).ravel(),
-                                  minlength=k * n_symbols)
-        counts = counts.reshape(k, n_symbols)
+        counts = symbol_counts(Z, center, step, low, n_symbols)
         low = low.astype(np.int64)
         counts[np.arange(n_symbols) <= (high - low)[:, None]] += SMOOTHING  # each dimension's own range
         probabilities = counts / counts.sum(axis=1, keepdims=True)
@@ -223,7 +222,7 @@ class LatentCodec:
         """A codec around an ``autoenc.models.AutoEncoder`` (its encoder and decoder); ``codes``:
         the encoder's codes of ``X_train`` when already computed."""
         _check_autoencoder(model, "the model")
-        return cls.fit(_Float64Forward(model.encoder), _Float64Forward(model.decoder), X_train,
+        return cls.fit(Float64Forward(model.encoder), Float64Forward(model.decoder), X_train,
                        step_scale=step_scale, design=design, model={"kind": "autoencoder", "module": model},
                        codes=codes, input_max=input_max)
 
@@ -303,18 +302,28 @@ class LatentCodec:
 
     def quantize_codes(self, codes: np.ndarray) -> np.ndarray:
         """Symbols (n, k) of codes the encoder already gave (``quantize`` without the encoder)."""
-        Z = np.asarray(codes, np.float64)
+        Z = np.asarray(codes) if np.asarray(codes).dtype.kind in "fiub" else np.asarray(codes, np.float64)
         if Z.ndim != 2 or Z.shape[1] != self.latent_size:
             raise CodecError(f"codes must have shape (n, {self.latent_size}), got {Z.shape}")
-        if not np.isfinite(Z).all():
-            raise CodecError("the encoder gave NaN or inf codes; the model or the images are broken")
-        Q = np.clip(np.rint((Z - self.center) / self.step), -MAX_CODE, MAX_CODE).astype(np.int64) - self.offset
-        return np.clip(Q, 0, self.support - 1).astype(np.int32)
+        try:
+            return quantize_symbols(Z, self.center, self.step, self.offset, self.support, MAX_CODE)
+        except ValueError:
+            raise CodecError("the encoder gave NaN or inf codes; the model or the images are broken") from None
+
+    def code_values(self, symbols: np.ndarray) -> np.ndarray:
+        """The quantized codes (float32, what the decoder gets) of ``symbols``."""
+        return (self.center + (np.asarray(symbols, np.int64) + self.offset) * self.step).astype(np.float32)
+
+    def decode_values(self, values: np.ndarray, *, exact: bool = True) -> np.ndarray:
+        """Images (float32) the decoder makes of quantized codes (``code_values``); ``exact=False``:
+        a network decoder in its own dtype (float32, twice as fast), for measuring distortion over
+        many images: pixels within float32 rounding of the codec's own (tested), batch-dependent."""
+        fn = self.decode_fn if exact else getattr(self.decode_fn, "approximate", self.decode_fn)
+        return np.asarray(fn(values), np.float32)
 
     def dequantize(self, symbols: np.ndarray) -> np.ndarray:
         """Images rebuilt from symbols: the decoder applied to the quantized codes."""
-        Z = self.center + (np.asarray(symbols, np.int64) + self.offset) * self.step
-        return np.asarray(self.decode_fn(Z.astype(np.float32)), np.float32)
+        return self.decode_values(self.code_values(symbols))
 
     def reconstruct(self, images: np.ndarray) -> np.ndarray:
         """``decode(encode(images))`` without the entropy coder (same values, exactly)."""
@@ -332,6 +341,15 @@ class LatentCodec:
 
     def encode_symbols(self, symbols: np.ndarray) -> list[bytes]:
         """One stream (header + range-coded payload) per row of ``symbols``."""
+        return [frame(self.codec_id, self.latent_size, words) for words in self._payloads(symbols)]
+
+    def coded_bits(self, symbols: np.ndarray) -> np.ndarray:
+        """Bits of each row's range-coded payload: ``payload_bits(encode_symbols(symbols))``
+        without building the streams (for measuring rates over many images)."""
+        return np.array([32.0 * len(words) for words in self._payloads(symbols)], np.float64)
+
+    def _payloads(self, symbols: np.ndarray) -> list[np.ndarray]:
+        """The range coder's words for each row of ``symbols`` (checked first)."""
         symbols = np.asarray(symbols)
         if symbols.ndim != 2 or symbols.shape[1] != self.latent_size or symbols.dtype.kind not in "iu":
             raise CodecError(f"symbols must be integers of shape (n, {self.latent_size}), got {symbols.shape} "
@@ -340,7 +358,7 @@ class LatentCodec:
             raise CodecError("symbols outside the codec's tables (use quantize to make them)")
         symbols = symbols.astype(np.int32)[:, self.coded]
         if not self.coded.size:  # every table has one symbol: nothing to code
-            return [frame(self.codec_id, self.latent_size, np.zeros(0, np.uint32)) for _ in range(len(symbols))]
+            return [np.zeros(0, np.uint32) for _ in range(len(symbols))]
         import constriction
 
         family, models = constriction.stream.model.Categorical(perfect=False), self._prebuilt()
@@ -350,10 +368,9 @@ class LatentCodec:
                 coder = constriction.stream.queue.RangeEncoder()
                 if models is None:
                     coder.encode(row, family, self._coded_tables)
-                else:
-                    for symbol, model in zip(row.tolist(), models, strict=True):
-                        coder.encode(symbol, model)
-                out.append(frame(self.codec_id, self.latent_size, coder.get_compressed()))
+                else:  # map: no interpreted loop body per symbol (half the time of a for loop)
+                    deque(map(coder.encode, row.tolist(), models), maxlen=0)
+                out.append(coder.get_compressed())
         except (ValueError, RuntimeError, AssertionError, TypeError, OverflowError) as e:
             raise CodecError(f"the range coder refused these symbols ({type(e).__name__}: {e})") from e
         return out
@@ -397,8 +414,10 @@ class LatentCodec:
     def ideal_bits(self, symbols: np.ndarray) -> np.ndarray:
         """Information content per image (bits) of ``symbols`` under the codec's tables."""
         symbols = np.asarray(symbols, np.int64)
-        p = self.probabilities[np.arange(self.latent_size)[None, :], symbols]
-        return -np.log2(p).sum(axis=1)
+        if self._information is None:  # -log2 of every table entry, once: a gather per symbol
+            with np.errstate(divide="ignore"):
+                self._information = -np.log2(self.probabilities)
+        return self._information[np.arange(self.latent_size)[None, :], symbols].sum(axis=1)
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -482,7 +501,7 @@ class LatentCodec:
                                                                         "latent_shape": shape}, **extra)
                 else:
                     _check_autoencoder(module, path, k)
-                    codec = cls(_Float64Forward(module.encoder), _Float64Forward(module.decoder), *tables,
+                    codec = cls(Float64Forward(module.encoder), Float64Forward(module.decoder), *tables,
                                 {"kind": "autoencoder", "module": module}, **extra)
             elif header.get("kind") == "pca":
                 if "mean" not in arrays or "components" not in arrays:
@@ -555,7 +574,7 @@ def _run_input_max(est: Any) -> float | None:
 def _learned_fns(model: Any, latent_shape: tuple[int, ...]
                  ) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
     """Encoder and decoder of a learned-density codec, latents flattened (channels last)."""
-    encoder, decoder = _Float64Forward(model.encoder), _Float64Forward(model.decoder)
+    encoder, decoder = Float64Forward(model.encoder), Float64Forward(model.decoder)
 
     def encode(X: np.ndarray) -> np.ndarray:
         Y = encoder(X)
@@ -566,26 +585,6 @@ def _learned_fns(model: Any, latent_shape: tuple[int, ...]
         return decoder(Z.reshape(len(Z), *latent_shape))
 
     return encode, decode
-
-
-class _Float64Forward:
-    """A network run in float64 with float32 outputs (rounded once): an image's code, symbols and
-    bits do not depend on the images it is coded with (``autoenc.nn.predict``, ``compute_dtype``).
-    The float64 copy of the weights is made once, on first use."""
-
-    def __init__(self, net: Any, batch_size: int = 256) -> None:  # conv at 2,048: 640 MB im2col, slower
-        self.net, self.batch_size = net, batch_size
-        self._twin: Any = None
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        from .nn import predict
-
-        X = np.asarray(X, np.float64)
-        if not len(X):
-            return np.zeros((0, 0), np.float32)
-        if self._twin is None:
-            self._twin = self.net.astype(np.float64, copy=True).eval()
-        return predict(self._twin, X, self.batch_size).astype(np.float32)
 
 
 def _linear_fns(mean: np.ndarray, components: np.ndarray, clip: bool

@@ -30,27 +30,24 @@ Which design a codec gets is chosen on held-out (validation) images by rate-dist
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from .nn.kernels import row_blocks
 
 __all__ = ["DESIGNS", "CodeStatistics", "decoder_gain", "design_steps", "row_blocks"]
 
 DESIGNS = ("scaled", "uniform", "lagrangian")
 #: Train codes used for the decoder gains and the Lagrangian search (a fixed sample: rows spread evenly).
+#: The gains take 2 x k decoder passes per code, so at most ``GAIN_PASSES`` passes in all: 64 codes up
+#: to k = 128, fewer beyond (20 at k = 400; each gain still averages 20 x 784 pixel derivatives).
 GAIN_SAMPLES = 64
+GAIN_PASSES = 16_384
 SEARCH_SAMPLES = 8192
 #: Candidate steps of the Lagrangian search: sd * 2**(j / 3), j = -18 .. 9 (sd / 64 .. 8 sd), then "drop".
 CANDIDATE_EXPONENTS = np.arange(-18, 10) / 3.0
-
-
-def row_blocks(Z: np.ndarray) -> Iterator[np.ndarray]:
-    """Row blocks of a few MB in float64: whole-array temporaries of the train codes (60,000 x 400)
-    cost more in page faults than in arithmetic."""
-    rows = max(1, 2**19 // max(1, Z.shape[1]))
-    for i in range(0, len(Z), rows):
-        yield np.asarray(Z[i:i + rows], np.float64)
 
 
 def _even_rows(n: int, m: int) -> np.ndarray:
@@ -67,12 +64,16 @@ class CodeStatistics:
         sample: a fixed sample of the train codes (rows spread evenly), for the Lagrangian search.
         gain: the decoder's mean squared pixel change per unit squared code change, shape (k,);
             None until measured (only the ``lagrangian`` design needs it).
+        low, high: the smallest and largest code of each dimension, shape (k,): tables fitted on
+            ``sample`` with these statistics still span every train code (None: unknown).
     """
 
     center: np.ndarray
     spread: np.ndarray
     sample: np.ndarray
     gain: np.ndarray | None = None
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
     _table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
@@ -89,10 +90,11 @@ class CodeStatistics:
         center = total / n
         spread = np.sqrt(sum(np.einsum("ij,ij->j", zb - center, zb - center) for zb in row_blocks(Z)) / n)
         spread[spread == 0] = 1.0  # a constant dimension: one symbol, costs ~0 bits
-        stats = cls(center, spread, np.asarray(Z[_even_rows(n, SEARCH_SAMPLES)], np.float64))
+        stats = cls(center, spread, np.asarray(Z[_even_rows(n, SEARCH_SAMPLES)], np.float64),
+                    low=Z.min(axis=0).astype(np.float64), high=Z.max(axis=0).astype(np.float64))
         if decode_fn is not None:
-            stats.gain = decoder_gain(decode_fn, stats.sample[_even_rows(len(stats.sample), GAIN_SAMPLES)],
-                                      0.1 * spread)
+            m = max(1, min(GAIN_SAMPLES, GAIN_PASSES // (2 * k)))
+            stats.gain = decoder_gain(decode_fn, stats.sample[_even_rows(len(stats.sample), m)], 0.1 * spread)
         return stats
 
     @property

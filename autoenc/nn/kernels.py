@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -98,13 +98,43 @@ def _compile() -> dict[str, Callable[..., Any]]:
                             for k in range(c):
                                 out[s, y, x, k] += cols[s, i, j, a, b, k]
 
+    @jit
+    def symbol_counts(Z, center, step, base, counts):  # pragma: no cover - compiled
+        # the NumPy path's operations per value: float64 (z - center) / step, rounded half to even
+        n, k = Z.shape
+        for i in range(n):
+            for d in range(k):
+                at = np.rint((np.float64(Z[i, d]) - center[d]) / step[d]) + base[d]
+                if not 0 <= at < counts.size:
+                    raise ValueError("a code outside the range its table was sized for")
+                counts[np.int64(at)] += 1.0
+
+    @jit
+    def quantize(Z, center, step, offset, support, max_code, out):  # pragma: no cover - compiled
+        # the NumPy path's operations per value; False at the first non-finite code
+        n, k = Z.shape
+        for i in range(n):
+            for d in range(k):
+                z = np.float64(Z[i, d])
+                if not np.isfinite(z):
+                    return False
+                q = min(max(np.rint((z - center[d]) / step[d]), -max_code), max_code)
+                s = np.int64(q) - offset[d]
+                out[i, d] = min(max(s, 0), support[d] - 1)
+        return True
+
     one = np.ones(4, np.float32)
     f32 = np.float32
+    i64 = np.zeros(1, np.int64)
+    for dtype in (np.float32, np.float64):
+        symbol_counts(np.zeros((1, 1), dtype), np.zeros(1), np.ones(1), np.zeros(1), np.zeros(1))
+        quantize(np.zeros((1, 1), dtype), np.zeros(1), np.ones(1), i64, i64 + 1, 1.0, np.zeros((1, 1), np.int32))
     adam(one.copy(), one, one.copy(), one.copy(), f32(0.1), f32(0.001), f32(0.0), False, 1e-8, 1e-3)
     mse_sigmoid(one, one, f32(1.0), f32(1.0), one.copy())
     relu_backward(one, one, one.copy())
     col2im(np.ones((1, 1, 1, 1, 1, 1), f32), np.zeros((1, 1, 1, 1), f32), 1, 1)
-    return {"adam": adam, "mse_sigmoid": mse_sigmoid, "relu_backward": relu_backward, "col2im": col2im}
+    return {"adam": adam, "mse_sigmoid": mse_sigmoid, "relu_backward": relu_backward, "col2im": col2im,
+            "symbol_counts": symbol_counts, "quantize": quantize}
 
 
 def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:
@@ -145,6 +175,64 @@ def relu_backward(x: np.ndarray, delta: np.ndarray) -> np.ndarray:
             kernel(flat[0], flat[1], out.reshape(-1))
             return out
     return delta * (x > 0)
+
+
+def row_blocks(Z: np.ndarray) -> Iterator[np.ndarray]:
+    """Row blocks of a few MB in float64: whole-array temporaries of the train codes (60,000 x 400)
+    cost more in page faults than in arithmetic."""
+    rows = max(1, 2**19 // max(1, Z.shape[1]))
+    for i in range(0, len(Z), rows):
+        yield np.asarray(Z[i:i + rows], np.float64)
+
+
+def symbol_counts(Z: np.ndarray, center: np.ndarray, step: np.ndarray, low: np.ndarray, n_symbols: int
+                  ) -> np.ndarray:
+    """How often each symbol ``rint((Z[:, d] - center[d]) / step[d]) - low[d]`` occurs in each
+    dimension ``d`` of the codes ``Z`` (n, k): float64 counts, shape (k, n_symbols). Every symbol
+    must lie in ``0 .. n_symbols - 1``. The compiled path makes one pass without temporaries and
+    computes each value as the NumPy path does (same counts)."""
+    Z = np.asarray(Z)  # a memory map as a plain array for numba
+    k = Z.shape[1]
+    base = np.arange(k) * float(n_symbols) - low  # symbol s of dimension d counts at d * n_symbols + s
+    counts = np.zeros(k * n_symbols)
+    kernel = _kernels().get("symbol_counts")
+    if kernel is not None and Z.dtype in (np.float32, np.float64):
+        kernel(Z, np.asarray(center, np.float64), np.asarray(step, np.float64), base, counts)
+        return counts.reshape(k, n_symbols)
+    for zb in row_blocks(Z):
+        q = zb - center  # in place from here: one temporary per block
+        q /= step
+        np.rint(q, out=q)
+        q += base
+        counts += np.bincount(q.astype(np.intp).ravel(), minlength=k * n_symbols)
+    return counts.reshape(k, n_symbols)
+
+
+def quantize_symbols(Z: np.ndarray, center: np.ndarray, step: np.ndarray, offset: np.ndarray, support: np.ndarray,
+                     max_code: float) -> np.ndarray:
+    """Symbols ``clip(clip(rint((Z - center) / step), -max_code, max_code) - offset, 0, support - 1)``
+    (int32, shape (n, k)) of codes ``Z`` (n, k), computed in float64; the compiled path makes one
+    pass without temporaries (same symbols).
+
+    Raises
+    ------
+    ValueError
+        A code is NaN or infinite.
+    """
+    Z = np.asarray(Z)
+    center, step = np.asarray(center, np.float64), np.asarray(step, np.float64)
+    offset, support = np.asarray(offset, np.int64), np.asarray(support, np.int64)
+    kernel = _kernels().get("quantize")
+    if kernel is not None and Z.ndim == 2 and Z.dtype in (np.float32, np.float64):
+        out = np.empty(Z.shape, np.int32)
+        if not kernel(Z, center, step, offset, support, float(max_code), out):
+            raise ValueError("non-finite codes")
+        return out
+    Z = Z.astype(np.float64, copy=False)
+    if not np.isfinite(Z).all():
+        raise ValueError("non-finite codes")
+    Q = np.clip(np.rint((Z - center) / step), -max_code, max_code).astype(np.int64) - offset
+    return np.clip(Q, 0, support - 1).astype(np.int32)
 
 
 def col2im(cols: np.ndarray, image_hw: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:

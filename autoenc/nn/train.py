@@ -190,24 +190,57 @@ def evaluate(net: Module, loss: Loss, X: np.ndarray, y: np.ndarray, batch_size: 
     return total / max(len(X), 1)
 
 
-def predict(net: Module, X: np.ndarray, batch_size: int = 1024, compute_dtype: Any = None) -> np.ndarray:
+def predict(net: Module, X: np.ndarray, batch_size: int = 1024, compute_dtype: Any = None, *,
+            out_dtype: Any = None) -> np.ndarray:
     """Forward pass over ``X`` in batches, in eval mode.
 
     ``compute_dtype=np.float64`` runs a float64 copy of ``net`` on ``X`` converted to float64 and
-    rounds the outputs once to ``X``'s dtype: each row's output then does not depend on the rows it
-    is batched with. In float32, BLAS picks its kernel by the batch's shape (a matrix product for
-    a batch, a matrix-vector product for one row) and the two round differently in the last bits;
-    in float64 the difference (~1e-16) is far below what the final rounding to float32 keeps.
-    The published study runs are evaluated in the network's own dtype (the default, None).
+    rounds the outputs once to ``out_dtype`` (default: ``X``'s dtype when ``net`` computes in
+    another): each row's output then does not depend on the rows it is batched with. In float32,
+    BLAS picks its kernel by the batch's shape (a matrix product for a batch, a matrix-vector
+    product for one row) and the two round differently in the last bits; in float64 the difference
+    (~1e-16) is far below what the final rounding to float32 keeps. The conversions are made batch
+    by batch (no float64 copy of a large ``X``). The published study runs are evaluated in the
+    network's own dtype (the default, None).
     """
     if compute_dtype is not None and np.dtype(compute_dtype) != net.param_dtype:
-        out = predict(net.astype(compute_dtype, copy=True), X.astype(compute_dtype), batch_size)
-        return out.astype(X.dtype)
+        net = net.astype(compute_dtype, copy=True)
+        out_dtype = X.dtype if out_dtype is None else out_dtype
+    dtype = None if compute_dtype is None else np.dtype(compute_dtype)
     was_training = net.training
     net.eval()
-    out = np.concatenate([net.forward(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+    parts = []
+    for i in range(0, len(X), batch_size):
+        batch = X[i : i + batch_size]
+        out = net.forward(batch if dtype is None else batch.astype(dtype, copy=False))
+        parts.append(out if out_dtype is None else out.astype(out_dtype, copy=False))
     net.train(was_training)
-    return out
+    return np.concatenate(parts)
+
+
+class Float64Forward:
+    """A network run in float64 with float32 outputs (rounded once): a codec's image code, symbols
+    and bits do not depend on the images it is coded with (``predict``, ``compute_dtype``). The
+    float64 copy of the weights is made once, on first use."""
+
+    def __init__(self, net: Any, batch_size: int = 256) -> None:  # conv at 2,048: 640 MB im2col, slower
+        self.net, self.batch_size = net, batch_size
+        self._twin: Any = None
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        if not len(X):
+            return np.zeros((0, 0), np.float32)
+        if self._twin is None:
+            self._twin = self.net.astype(np.float64, copy=True).eval()
+        return predict(self._twin, X, self.batch_size, np.float64, out_dtype=np.float32)
+
+    def approximate(self, X: np.ndarray) -> np.ndarray:
+        """The same network in its own dtype, batched (``LatentCodec.decode_values(exact=False)``)."""
+        X = np.asarray(X, self.net.param_dtype or np.float32)
+        if not len(X):
+            return np.zeros((0, 0), np.float32)
+        return predict(self.net, X, self.batch_size, out_dtype=np.float32)
 
 
 #: ``epoch_data(epoch, X, y) -> (X_epoch, y_epoch)``: the training samples of one epoch

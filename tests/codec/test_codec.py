@@ -117,6 +117,7 @@ def test_both_coding_paths_give_the_same_bits(trained, monkeypatch):
     prebuilt = codec.encode_symbols(symbols)
     assert codec._prebuilt() is not None
     assert prebuilt == per_call
+    np.testing.assert_array_equal(codec.coded_bits(symbols), codec.payload_bits(prebuilt))
     np.testing.assert_array_equal(codec.decode_symbols(per_call), symbols)
     np.testing.assert_array_equal(codec.decode(prebuilt), codec.dequantize(symbols))
     with pytest.raises(CodecError, match="shape"):
@@ -137,6 +138,21 @@ def test_refit_and_curve_match_fitting_from_scratch(trained):
         assert point == codec_point(fresh, X[400:], 8)
 
 
+def test_measuring_decoder_matches_the_codecs_own(trained):
+    """The report measures distortion with the network in float32 (``exact=False``): pixels
+    within float32 rounding of the codec's float64 decoder, PSNR within 1e-4 dB."""
+    from autoenc.analysis.rate_distortion import distortion
+
+    model, X = trained
+    codec = LatentCodec.from_autoencoder(model, X[:400], step_scale=0.25)
+    values = codec.code_values(codec.quantize(X[400:]))
+    exact, fast = codec.decode_values(values), codec.decode_values(values, exact=False)
+    np.testing.assert_array_equal(exact, codec.dequantize(codec.quantize(X[400:])))
+    assert fast.dtype == np.float32 and fast.shape == exact.shape
+    np.testing.assert_allclose(fast, exact, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(distortion(X[400:], fast, 8)["psnr"], distortion(X[400:], exact, 8)["psnr"], atol=1e-4)
+
+
 @pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("side", [7, 8, 28])
 def test_batch_ssim_matches_scikit_image(side, compiled, monkeypatch):
@@ -144,10 +160,10 @@ def test_batch_ssim_matches_scikit_image(side, compiled, monkeypatch):
     from autoenc.analysis import rate_distortion as rd
 
     skimage_metrics = pytest.importorskip("skimage.metrics")
-    if compiled and rd._ssim_kernel() is None:
+    if compiled and rd._kernel("ssim") is None:
         pytest.skip("numba unavailable here: only the NumPy path runs")
     if not compiled:
-        monkeypatch.setattr(rd, "_SSIM_KERNEL", [None])
+        monkeypatch.setattr(rd, "_KERNELS", {"ssim": None, "mse": None})
     rng = np.random.default_rng(side)
     X = rng.random((5 if compiled else 300, side, side))  # 300: several NumPy blocks
     Y = np.clip(X + rng.normal(0, 0.1, X.shape), 0, 1)

@@ -233,3 +233,45 @@ def test_a_numba_that_cannot_compile_falls_back_with_a_warning(monkeypatch, capl
     a = np.ones((2, 3), np.float32)
     np.testing.assert_array_equal(kernels.relu_backward(a, a), a)  # still computes, on the NumPy path
     monkeypatch.setattr(kernels, "_KERNELS", None)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_symbol_counts_same_counts(dtype, monkeypatch):
+    """The codec tables' counts: compiled and NumPy paths agree, ties (x.5 steps) included, and
+    a symbol outside the stated range is refused on both paths."""
+    rng = np.random.default_rng(2)
+    Z = (rng.standard_normal((3000, 7)) * [0.1, 1, 3, 10, 0.5, 2, 1e-3]).astype(dtype)
+    Z[:8, 0] = np.array([-0.25, -0.15, -0.05, 0.05, 0.15, 0.25, 0.35, 0.45], dtype)  # halfway values at step 0.1
+    center, step = np.zeros(7), np.array([0.1, 0.25, 0.5, 1.0, 0.05, 0.3, 1e-4])
+    low = np.rint((Z.min(axis=0).astype(np.float64) - center) / step)
+    n_symbols = int((np.rint((Z.max(axis=0).astype(np.float64) - center) / step) - low).max()) + 1
+
+    compiled, plain = _both(lambda: kernels.symbol_counts(Z, center, step, low, n_symbols), monkeypatch)
+    np.testing.assert_array_equal(compiled, plain)
+    assert compiled.shape == (7, n_symbols) and (compiled.sum(axis=1) == len(Z)).all()
+    for kernel in (None, {}):
+        monkeypatch.setattr(kernels, "_KERNELS", kernel)
+        with pytest.raises((ValueError, IndexError)):
+            kernels.symbol_counts(Z, center, step, low + 1, n_symbols)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quantize_symbols_same_symbols(dtype, monkeypatch):
+    """The compiled quantizer and the NumPy path give the same symbols, clipped at both ends,
+    and both refuse a non-finite code."""
+    rng = np.random.default_rng(3)
+    Z = (rng.normal(0, 3, (500, 7)) * np.arange(1, 8)).astype(dtype)
+    Z[0, 0], Z[1, 1] = 1e9, -1e9  # beyond max_code and beyond the tables
+    Z[2, 2] = 0.5  # a tie: rounded half to even in both
+    center, step = rng.normal(0, 0.1, 7), rng.uniform(0.2, 2.0, 7)
+    offset, support = rng.integers(-20, -5, 7), rng.integers(5, 40, 7)
+    args = (center, step, offset, support, 2.0**30)
+    fast, slow = _both(lambda: kernels.quantize_symbols(Z, *args), monkeypatch)
+    assert fast.dtype == slow.dtype == np.int32
+    np.testing.assert_array_equal(fast, slow)
+    assert fast.min() == 0 and (fast.max(axis=0) <= support - 1).all()
+    Z[3, 4] = np.nan
+    for kernel in (None, {}):
+        monkeypatch.setattr(kernels, "_KERNELS", kernel)
+        with pytest.raises(ValueError, match="non-finite"):
+            kernels.quantize_symbols(Z, *args)

@@ -56,7 +56,10 @@ RATE_TARGETS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 PSNR_TARGETS = (20.0, 24.0, 28.0)
 #: Validation images the codecs are chosen on (evenly spread over the validation split).
 SELECTION_IMAGES = 2_000
-VERSION = "rd-v3"  # v3: quantizer designs chosen on validation, JPEG optimized, WebP method 6, 9 step scales
+#: v3: quantizer designs chosen on validation, JPEG optimized, WebP method 6, 9 step scales; v4: selection tables
+#: span the training codes' extremes, gains from at most GAIN_PASSES decoder passes, distortion measured with the
+#: float32 decoder (docs/codecs.md)
+VERSION = "rd-v4"
 
 
 def _valid_job(value: Any) -> bool:
@@ -77,9 +80,13 @@ def _job(kind: str, what: Any, X_fit: np.ndarray, X_val: np.ndarray, X: np.ndarr
     with threadpool_limits(1):  # one BLAS thread per worker: the workers share the cores
         if kind == "run":
             from ...features import AutoencoderTransformer
+            from ...nn import predict
 
             encoder = AutoencoderTransformer.from_run(what)
-            codes = encoder.transform(X_fit)  # the codec's own arithmetic (float64, rounded to float32)
+            # the train codes for the tables and statistics with the network in float32: half the time of
+            # the codec's float64 encoder, codes within ~1e-7 (a count moves only for a code at a rounding
+            # boundary); every validation and test image is encoded by the codec itself
+            codes = predict(encoder.model_.encoder, X_fit, 1024, out_dtype=np.float32)
             return designed_curves(LatentCodec.from_autoencoder(encoder.model_, None, codes=codes), codes,
                                    X_val, X, side)
         if kind == "pca":
@@ -148,6 +155,8 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
             else:
                 results[key] = cached
         if todo:
+            import tempfile
+
             from joblib import Parallel, delayed
 
             n_jobs = min(len(todo), ctx.options.cores())  # --jobs bounds this stage too
@@ -155,13 +164,20 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
             progress = logging.getLogger("autoenc").info
             progress(f"[report {ctx.spec.name}] rate-distortion: coding {len(X):,} test and {len(X_val):,} "
                      f"validation images with {len(todo)} codecs on {n_jobs} cores")
-            computed = Parallel(n_jobs=n_jobs, return_as="generator")(
-                delayed(_job)(kind, what, X_fit, X_val, X, side) for _, kind, what in todo)
-            for i, ((key, *_), result) in enumerate(zip(todo, computed, strict=True), start=1):
-                ctx.cache_put(jobs[key][0], data_key, result)  # as each finishes: an interrupted report keeps them
-                results[key] = result
-                if i % 10 == 0 or i == len(todo):
-                    progress(f"[report {ctx.spec.name}] rate-distortion: {i}/{len(todo)} codecs done")
+            with tempfile.TemporaryDirectory(prefix="autoenc-rd-") as tmp:
+                # the images as memory maps: joblib then sends the workers their file names, where it
+                # would hash (~0.3 s) and dump an in-memory array again for every job
+                arrays = []
+                for name, a in (("fit", X_fit), ("val", X_val), ("test", X)):
+                    np.save(f"{tmp}/{name}.npy", a)
+                    arrays.append(np.load(f"{tmp}/{name}.npy", mmap_mode="r", allow_pickle=False))
+                computed = Parallel(n_jobs=n_jobs, return_as="generator")(
+                    delayed(_job)(kind, what, *arrays, side) for _, kind, what in todo)
+                for i, ((key, *_), result) in enumerate(zip(todo, computed, strict=True), start=1):
+                    ctx.cache_put(jobs[key][0], data_key, result)  # as each finishes: an interrupted report keeps them
+                    results[key] = result
+                    if i % 10 == 0 or i == len(todo):
+                        progress(f"[report {ctx.spec.name}] rate-distortion: {i}/{len(todo)} codecs done")
     # one curve per depth, latent size and arm (loss and every other factor that varies): never pooled
     ae: dict[tuple[int, int, tuple[Any, ...]], dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in data.records:
