@@ -401,11 +401,16 @@ def bd_rate(rate_a: Sequence[float], psnr_a: Sequence[float], rate_b: Sequence[f
 
 def rate_at_psnr(points: Sequence[dict[str, float]], psnr: float, key: str = "bpp") -> float:
     """The rate (``key``) a curve needs for ``psnr``: log rate interpolated linearly in PSNR on the
-    curve's upper envelope; nan outside the PSNR range it covers."""
+    curve's upper envelope (the rate itself on a segment from a zero-rate point, where the log has
+    no value); nan outside the PSNR range it covers."""
     env = upper_envelope(points, rate=key)
     if not env or not env[0]["psnr"] <= psnr <= env[-1]["psnr"]:
         return math.nan
-    return float(np.exp(np.interp(psnr, [p["psnr"] for p in env], np.log([p[key] for p in env]))))
+    psnrs, rates = np.array([p["psnr"] for p in env]), np.array([p[key] for p in env], np.float64)
+    if rates[0] <= 0 and psnr <= psnrs[min(1, len(env) - 1)]:
+        return float(np.interp(psnr, psnrs[:2], rates[:2]))
+    positive = rates > 0
+    return float(np.exp(np.interp(psnr, psnrs[positive], np.log(rates[positive]))))
 
 
 def validation_point(codec: Any, X: np.ndarray, codes: np.ndarray, side: int | None = None, *,

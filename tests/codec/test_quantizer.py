@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -131,6 +132,13 @@ def test_rate_at_fixed_psnr():
     points = [{"bpp": 0.1, "psnr": 20.0}, {"bpp": 0.4, "psnr": 24.0}, {"bpp": 0.3, "psnr": 19.0}]
     assert rate_at_psnr(points, 22.0) == pytest.approx(0.2)  # log rate halfway; the dominated point ignored
     assert math.isnan(rate_at_psnr(points, 28.0)) and math.isnan(rate_at_psnr(points, 10.0))
+    # a zero-rate point (every dimension dropped): the rate itself on its segment, no log(0) warning
+    with_zero = [*points, {"bpp": 0.0, "psnr": 12.0}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert rate_at_psnr(with_zero, 16.0) == pytest.approx(0.05)
+        assert rate_at_psnr(with_zero, 12.0) == 0.0
+        assert rate_at_psnr(with_zero, 22.0) == pytest.approx(0.2)
 
 
 def _curve(shift: float, rates=(0.05, 0.1, 0.2, 0.4, 0.8, 1.6)) -> list[dict[str, float]]:
