@@ -183,14 +183,17 @@ def test_codec_tables_choose_on_validation_and_report_overlaps():
     assert design[0]["word overhead (bpp)"] == pytest.approx(np.mean([0.1 * p["bpp"] for p in _curve(0)]))
 
 
-def test_psnr_at_rate_ignores_a_zero_rate_point():
-    """One-symbol tables cost no bits: a 0-bpp point stays off the log-rate interpolation."""
-    import warnings
-
+def test_psnr_at_rate_is_the_best_within_the_budget():
+    """The PSNR reached with at most the rate: log-rate interpolation on the envelope, a 0-bpp point
+    (one-symbol tables) kept off the log axis but reachable, a curve's last point past its end."""
     from autoenc.analysis.autoencoder.codec_tables import psnr_at_rate
 
-    points = [{"bpp": 0.0, "psnr": 12.0}, {"bpp": 0.1, "psnr": 16.0}, {"bpp": 0.4, "psnr": 20.0}]
+    points = [{"bpp": 0.0, "psnr": 12.0}, {"bpp": 0.1, "psnr": 16.0}, {"bpp": 0.4, "psnr": 20.0},
+              {"bpp": 0.3, "psnr": 15.0}]  # the last one dominated
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert psnr_at_rate(points, 0.2) == pytest.approx(18.0)
-        assert math.isnan(psnr_at_rate(points, 0.05))
+        assert psnr_at_rate(points, 0.05) == 12.0  # below the first coded point: the zero-rate point
+        assert psnr_at_rate(points, 1.6) == 20.0  # past the end: the curve's best, with fewer bits
+        assert math.isnan(psnr_at_rate(points[1:], 0.05))  # no zero-rate point: cannot go that low
+        assert math.isnan(psnr_at_rate([], 0.2))

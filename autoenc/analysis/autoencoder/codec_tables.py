@@ -62,12 +62,19 @@ def mean_curve(by_seed: dict[int, Points]) -> Points:
 
 
 def psnr_at_rate(points: Points, rate: float, key: str = "bpp") -> float:
-    """PSNR on a curve's upper envelope at ``rate`` (log rate interpolation); nan outside it."""
-    # a zero-rate point (every dimension one symbol) has no place on a log axis
-    env = [p for p in upper_envelope(points, rate=key) if p[key] > 0]
-    if not env or rate < env[0][key] or rate > env[-1][key]:
+    """The PSNR a codec reaches with at most ``rate`` (its operational rate-distortion curve): log
+    rate interpolation on its upper envelope; past its last point that point's PSNR (the codec needs
+    fewer bits than the budget); below its first positive rate the PSNR of a zero-rate point (every
+    dimension one symbol: no bits), else nan (the codec cannot go that low)."""
+    env = upper_envelope(points, rate=key)
+    positive = [p for p in env if p[key] > 0]  # a zero-rate point has no place on a log axis
+    if not env or rate < env[0][key]:
         return math.nan
-    return float(np.interp(math.log(rate), np.log([p[key] for p in env]), [p["psnr"] for p in env]))
+    if not positive or rate < positive[0][key]:
+        return float(env[0]["psnr"]) if env[0][key] <= 0 else math.nan
+    if rate >= positive[-1][key]:
+        return float(positive[-1]["psnr"])
+    return float(np.interp(math.log(rate), np.log([p[key] for p in positive]), [p["psnr"] for p in positive]))
 
 
 def _xy(points: Points, key: str = "bpp") -> tuple[list[float], list[float]]:
@@ -269,8 +276,11 @@ def winners_table(ae: dict, pca: dict, library: dict, targets: Sequence[float], 
                   formats={k: ".2f" for r in rows for k in r if k.endswith("PSNR")},
                   caption="At each rate, each family's member (the autoencoder cell, seed-mean curve; PCA's k) with "
                           "the highest PSNR on the validation images is chosen, then the family with the highest "
-                          "validation PSNR wins; the PSNR shown is the chosen member's on the test images "
-                          "(interpolated in log rate on its upper envelope; – : no point at that rate). The payload "
+                          "validation PSNR wins; the PSNR shown is the chosen member's on the test images. A "
+                          "codec's PSNR at a rate is the best it reaches with at most that many bits (interpolated "
+                          "in log rate on its upper envelope; a curve that ends below the rate counts with its last "
+                          "point, as the small codes' curves do: their finest step is 1/32 of a spread; – : no "
+                          "point at or below the rate). The payload "
                           "rows leave out the container headers (not decodable alone), a bound JPEG/WebP could "
                           "reach only with headers agreed in advance.")
     return table, rows
