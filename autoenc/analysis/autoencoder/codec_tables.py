@@ -279,8 +279,8 @@ def winners_table(ae: dict, pca: dict, library: dict, targets: Sequence[float], 
                           "validation PSNR wins; the PSNR shown is the chosen member's on the test images. A "
                           "codec's PSNR at a rate is the best it reaches with at most that many bits (interpolated "
                           "in log rate on its upper envelope; a curve that ends below the rate counts with its last "
-                          "point, as the small codes' curves do: their finest step is 1/32 of a spread; – : no "
-                          "point at or below the rate). The payload "
+                          "point, as small codes' curves do at the finest step scale; – : no point at or below the "
+                          "rate). The payload "
                           "rows leave out the container headers (not decodable alone), a bound JPEG/WebP could "
                           "reach only with headers agreed in advance.")
     return table, rows
