@@ -7,7 +7,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1] / "autoenc"
 #: lower numbers sit lower; a module may import its own layer and the ones below
-LAYER = {"errors": 0, "fileio": 0, "nn": 0, "codeversion": 0, "models": 1, "datasets": 1, "stats": 1, "study": 2,
+LAYER = {"errors": 0, "fileio": 0, "nn": 0, "codeversion": 0, "parallel": 0,
+         "models": 1, "datasets": 1, "stats": 1, "study": 2,
          "viz": 3, "features": 3, "export": 3, "codec": 4, "quantizer": 4, "bitstream": 4, "analysis": 5, "report": 6,
          "cli": 7}
 #: ``python -m autoenc.study`` keeps working through a two-line shim to the CLI

@@ -159,6 +159,8 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
 
             from joblib import Parallel, delayed
 
+            from ...parallel import quiet_worker_recycling
+
             n_jobs = min(len(todo), ctx.options.cores())  # --jobs bounds this stage too
             # progress on stderr without -v: a cold section runs for minutes
             progress = logging.getLogger("autoenc").info
@@ -173,11 +175,13 @@ def section_rate_distortion(b: Any, data: Any, runs: pd.DataFrame) -> Section:
                     arrays.append(np.load(f"{tmp}/{name}.npy", mmap_mode="r", allow_pickle=False))
                 computed = Parallel(n_jobs=n_jobs, return_as="generator")(
                     delayed(_job)(kind, what, *arrays, side) for _, kind, what in todo)
-                for i, ((key, *_), result) in enumerate(zip(todo, computed, strict=True), start=1):
-                    ctx.cache_put(jobs[key][0], data_key, result)  # as each finishes: an interrupted report keeps them
-                    results[key] = result
-                    if i % 10 == 0 or i == len(todo):
-                        progress(f"[report {ctx.spec.name}] rate-distortion: {i}/{len(todo)} codecs done")
+                with quiet_worker_recycling():
+                    for i, ((key, *_), result) in enumerate(zip(todo, computed, strict=True), start=1):
+                        # as each finishes: an interrupted report keeps them
+                        ctx.cache_put(jobs[key][0], data_key, result)
+                        results[key] = result
+                        if i % 10 == 0 or i == len(todo):
+                            progress(f"[report {ctx.spec.name}] rate-distortion: {i}/{len(todo)} codecs done")
     # one curve per depth, latent size and arm (loss and every other factor that varies): never pooled
     ae: dict[tuple[int, int, tuple[Any, ...]], dict[int, dict[str, Any]]] = defaultdict(dict)
     for r in data.records:

@@ -329,7 +329,9 @@ def _section_probes(b: _Builder, data: StudyData) -> Section:
                 Ztr, Zte = make()
                 yield delayed(linear_probe)(Ztr, ys, Zte, y_test, max_iter=opts.probe_max_iter)
 
-        with parallel_config(backend="loky", inner_max_num_threads=1):
+        from ...parallel import quiet_worker_recycling
+
+        with parallel_config(backend="loky", inner_max_num_threads=1), quiet_worker_recycling():
             accuracies = Parallel(n_jobs=min(len(todo), b.ctx.options.cores()), return_as="generator")(jobs())
             for key, accuracy in zip(todo, accuracies, strict=True):
                 cache[key] = accuracy
