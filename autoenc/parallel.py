@@ -1,4 +1,5 @@
-"""Helpers shared by the places that run joblib/loky workers (the sweep, the report's stages)."""
+"""Helpers shared by the places that run joblib/loky workers (the report's stages; not the sweep's
+generator, where a save-and-restore of the warning filters would span its yields)."""
 
 from __future__ import annotations
 

@@ -107,10 +107,7 @@ def _joblib_results(tasks: list[tuple[str, dict, dict]], jobs: int) -> Iterator[
     # inner_max_num_threads caps BLAS in loky workers before numpy loads
     from joblib import parallel_config
 
-    from ..parallel import quiet_worker_recycling
-
-    with (parallel_config(backend="loky", inner_max_num_threads=int(tasks[0][2].get("threads_per_run", 1))),
-          quiet_worker_recycling()):
+    with parallel_config(backend="loky", inner_max_num_threads=int(tasks[0][2].get("threads_per_run", 1))):
         yield from Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(execute_run)(*t) for t in tasks)
 
 
